@@ -1,0 +1,93 @@
+/* config: dnsward's settings, from an INI file (read with inih) and from the command line.
+ *
+ * Every key of the file is also a long command-line flag with the same name
+ * (`cache-size = 4M` in the file is `--cache-size 4M` on the command line), so a router's
+ * init script needs no file. List-valued keys (listen, upstream) accumulate within one
+ * source; values given on the command line replace those of the file, and the built-in
+ * defaults apply only when neither gives any.
+ *
+ * Errors are reported as one line that names file:line (or "command line"), the key and
+ * what is wrong; unknown keys are errors. Nothing here opens a socket or starts TLS:
+ * the configuration is checked before anything is bound.
+ */
+#ifndef DNSWARD_CONFIG_H
+#define DNSWARD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "dnsward/upstream.h"
+
+enum {
+    CONFIG_MAX_LISTEN = 16,
+    CONFIG_MAX_UPSTREAMS = 16,
+    CONFIG_ERR_LEN = 512,
+};
+
+struct config_listen {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
+
+struct config {
+    struct config_listen listen[CONFIG_MAX_LISTEN];
+    size_t nlisten;
+    struct upstream_spec upstream[CONFIG_MAX_UPSTREAMS];
+    size_t nupstreams;
+    char ca_file[4096]; /* "" = the system's trust store */
+    int log_level;      /* LOG_ERR .. LOG_DEBUG (syslog.h); -v raises it */
+
+    uint32_t timeout_ms;          /* a query's deadline, from arrival to answer or SERVFAIL */
+    uint32_t attempt_timeout_ms;  /* one upstream attempt, before the next upstream is tried */
+    unsigned max_attempts;        /* upstream attempts per query */
+    uint16_t udp_max_size;        /* largest UDP answer we send (and EDNS size we advertise) */
+    unsigned tcp_max_connections; /* per listener */
+    unsigned tcp_max_inflight;    /* queries in flight per TCP connection */
+    uint32_t tcp_idle_timeout_ms;
+    uint32_t upstream_idle_timeout_ms; /* unless the upstream's EDNS keepalive says less */
+    unsigned upstream_max_connections; /* per upstream */
+    unsigned upstream_max_inflight;    /* queries in flight per upstream connection */
+    uint16_t pad_block;                /* RFC 8467 padding of upstream queries; 0: off */
+    uint8_t ecs[20];                   /* ECS option data to send upstream (RFC 7871) */
+    uint16_t ecs_len;                  /* 0: no ECS (the default) */
+    unsigned max_queries;              /* queries in flight in the whole process */
+};
+
+/* Fill *cfg with the built-in defaults, without listeners or upstreams (see
+ * config_finish). Never fails. */
+void config_init(struct config *cfg);
+
+/* Parse the command line: `-c FILE` is read first, wherever it stands, then every flag is
+ * applied in order. Sets *check_only for -t/--check. Prints usage for -h and the version
+ * for --version and then returns 1 (the caller exits 0). Returns 0 on success, 1 as just
+ * said, -1 on an error, with the error in err (one line, no newline). */
+int config_parse_args(struct config *cfg, int argc, char **argv, bool *check_only, char *err,
+                      size_t errlen);
+
+/* Read an INI file into *cfg. Returns 0, or -1 with "FILE:LINE: KEY: what is wrong" in err. */
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Apply one setting, as the file and the command line both do. where names the source for
+ * messages ("dnsward.conf:12" or "command line"). Returns 0 or -1 with err filled in. */
+int config_set(struct config *cfg, const char *key, const char *value, const char *where, char *err,
+               size_t errlen);
+
+/* Apply the defaults for what neither source gave (listeners 127.0.0.1:53 and [::1]:53;
+ * the public DoT upstreams) and check the whole: returns 0 or -1 with err filled in. */
+int config_finish(struct config *cfg, char *err, size_t errlen);
+
+/* Parse "ADDR[:PORT]", "[V6ADDR]:PORT", "V6ADDR" into a socket address. Returns 0 or
+ * -EINVAL. */
+int config_parse_addr(const char *text, uint16_t default_port, struct sockaddr_storage *ss,
+                      socklen_t *len);
+
+/* Parse a size with an optional k, M or G suffix (powers of 1024). Returns 0 or -EINVAL. */
+int config_parse_size(const char *text, uint64_t *out);
+
+/* Print the usage text to f. */
+void config_usage(FILE *f);
+
+#endif

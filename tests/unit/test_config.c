@@ -1,0 +1,1016 @@
+/* Unit tests for the configuration: defaults, every key from a file and from a flag, the
+ * rules for list keys and pins, every error with its exact text and line, the value
+ * parsers, and the example file conf/dnsward.conf. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+/* cmocka needs the headers above first. */
+#include <cmocka.h>
+
+#include "dnsward/config.h"
+
+#define PIN_A "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define PIN_B "C0drpPTsT3Vy6fhOcAGRDyRbtWkLn/AyPw3I7gsCXfI="
+
+/* A temporary directory holding dnsward.conf, so that messages name a predictable file. */
+static char tmp_dir[64];
+static char conf_path[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/dnsward-test-config-XXXXXX");
+    if (mkdtemp(tmp_dir) == NULL)
+        return -1;
+    snprintf(conf_path, sizeof(conf_path), "%s/dnsward.conf", tmp_dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(conf_path);
+    return rmdir(tmp_dir);
+}
+
+static void write_conf(const char *text)
+{
+    FILE *f = fopen(conf_path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Run config_parse_args over the NULL-terminated arguments that follow err (argv[0] is
+ * added), on a fresh configuration. */
+static int parse_args(struct config *cfg, bool *check, char *err, size_t errlen, ...)
+{
+    char *argv[48];
+    static char storage[48][512];
+    int argc = 0;
+    va_list ap;
+
+    snprintf(storage[argc], sizeof(storage[argc]), "dnsward");
+    argv[argc] = storage[argc];
+    argc++;
+    va_start(ap, errlen);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL; argc++) {
+        assert_true(argc < 47);
+        snprintf(storage[argc], sizeof(storage[argc]), "%s", a);
+        argv[argc] = storage[argc];
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    config_init(cfg);
+    err[0] = '\0';
+    return config_parse_args(cfg, argc, argv, check, err, errlen);
+}
+
+static int load(struct config *cfg, const char *text, char *err, size_t errlen)
+{
+    write_conf(text);
+    config_init(cfg);
+    err[0] = '\0';
+    return config_load_file(cfg, conf_path, err, errlen);
+}
+
+/* The file's error for text is "<conf_path>:<suffix>". */
+static void expect_file_error(const char *text, const char *suffix)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    char expect[CONFIG_ERR_LEN];
+    assert_int_equal(load(&cfg, text, err, sizeof(err)), -1);
+    snprintf(expect, sizeof(expect), "%s:%s", conf_path, suffix);
+    assert_string_equal(err, expect);
+}
+
+static void expect_flag_error(const char *flag, const char *value, const char *message)
+{
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), flag, value, NULL), -1);
+    assert_string_equal(err, message);
+}
+
+static void addr_text(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+        snprintf(buf, size, "[%s]:%u", host, ntohs(sin6->sin6_port));
+    } else {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+        snprintf(buf, size, "%s:%u", host, ntohs(sin->sin_port));
+    }
+}
+
+static void assert_listen(const struct config *cfg, size_t i, const char *text)
+{
+    char buf[64];
+    assert_true(i < cfg->nlisten);
+    addr_text(&cfg->listen[i].addr, buf, sizeof(buf));
+    assert_string_equal(buf, text);
+    assert_int_equal(cfg->listen[i].addrlen, cfg->listen[i].addr.ss_family == AF_INET6
+                                                 ? sizeof(struct sockaddr_in6)
+                                                 : sizeof(struct sockaddr_in));
+}
+
+static void assert_defaults(const struct config *cfg)
+{
+    assert_int_equal(cfg->log_level, LOG_NOTICE);
+    assert_string_equal(cfg->ca_file, "");
+    assert_int_equal(cfg->timeout_ms, 3000);
+    assert_int_equal(cfg->attempt_timeout_ms, 1500);
+    assert_int_equal(cfg->max_attempts, 3);
+    assert_int_equal(cfg->udp_max_size, 1232);
+    assert_int_equal(cfg->tcp_max_connections, 256);
+    assert_int_equal(cfg->tcp_max_inflight, 128);
+    assert_int_equal(cfg->tcp_idle_timeout_ms, 10000);
+    assert_int_equal(cfg->upstream_idle_timeout_ms, 30000);
+    assert_int_equal(cfg->upstream_max_connections, 4);
+    assert_int_equal(cfg->upstream_max_inflight, 512);
+    assert_int_equal(cfg->pad_block, 128);
+    assert_int_equal(cfg->ecs_len, 0);
+    assert_int_equal(cfg->max_queries, 10000);
+}
+
+static void assert_default_lists(const struct config *cfg)
+{
+    assert_int_equal(cfg->nlisten, 2);
+    assert_listen(cfg, 0, "127.0.0.1:53");
+    assert_listen(cfg, 1, "[::1]:53");
+    assert_int_equal(cfg->nupstreams, 3);
+    assert_string_equal(cfg->upstream[0].url, "tls://1.1.1.1#cloudflare-dns.com");
+    assert_string_equal(cfg->upstream[0].tls_name, "cloudflare-dns.com");
+    assert_string_equal(cfg->upstream[1].url, "tls://9.9.9.9#dns.quad9.net");
+    assert_string_equal(cfg->upstream[1].tls_name, "dns.quad9.net");
+    assert_string_equal(cfg->upstream[2].url, "tls://8.8.8.8#dns.google");
+    assert_string_equal(cfg->upstream[2].tls_name, "dns.google");
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(cfg->upstream[i].proto, UPSTREAM_DOT);
+        assert_false(cfg->upstream[i].name_is_ip);
+        assert_int_equal(cfg->upstream[i].npins, 0);
+    }
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    config_init(&cfg);
+    assert_defaults(&cfg);
+    assert_int_equal(cfg.nlisten, 0);
+    assert_int_equal(cfg.nupstreams, 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_default_lists(&cfg);
+}
+
+/* Every key set to something other than its default, from the file. */
+static const char every_key_file[] = "listen = 192.0.2.1\n"
+                                     "listen = [2001:db8::1]:5353\n"
+                                     "upstream = tls://9.9.9.9:8853#dns.quad9.net\n"
+                                     "pin-sha256 = " PIN_A "\n"
+                                     "ca-file = /dev/null\n"
+                                     "log-level = debug\n"
+                                     "timeout = 5s\n"
+                                     "attempt-timeout = 2s\n"
+                                     "max-attempts = 5\n"
+                                     "udp-max-size = 4096\n"
+                                     "tcp-max-connections = 10\n"
+                                     "tcp-max-inflight = 20\n"
+                                     "tcp-idle-timeout = 1m\n"
+                                     "upstream-idle-timeout = 1h\n"
+                                     "upstream-max-connections = 64\n"
+                                     "upstream-max-inflight = 4096\n"
+                                     "padding = no\n"
+                                     "edns-client-subnet = 192.0.2.0/24\n"
+                                     "max-queries = 1000000\n";
+
+static void assert_every_key(const struct config *cfg)
+{
+    static const uint8_t ecs[] = {0, 1, 24, 0, 192, 0, 2};
+    assert_int_equal(cfg->nlisten, 2);
+    assert_listen(cfg, 0, "192.0.2.1:53");
+    assert_listen(cfg, 1, "[2001:db8::1]:5353");
+    assert_int_equal(cfg->nupstreams, 1);
+    assert_string_equal(cfg->upstream[0].tls_name, "dns.quad9.net");
+    assert_int_equal(cfg->upstream[0].npins, 1);
+    assert_int_equal(cfg->upstream[0].pins[0][31], 31);
+    assert_string_equal(cfg->ca_file, "/dev/null");
+    assert_int_equal(cfg->log_level, LOG_DEBUG);
+    assert_int_equal(cfg->timeout_ms, 5000);
+    assert_int_equal(cfg->attempt_timeout_ms, 2000);
+    assert_int_equal(cfg->max_attempts, 5);
+    assert_int_equal(cfg->udp_max_size, 4096);
+    assert_int_equal(cfg->tcp_max_connections, 10);
+    assert_int_equal(cfg->tcp_max_inflight, 20);
+    assert_int_equal(cfg->tcp_idle_timeout_ms, 60000);
+    assert_int_equal(cfg->upstream_idle_timeout_ms, 3600000);
+    assert_int_equal(cfg->upstream_max_connections, 64);
+    assert_int_equal(cfg->upstream_max_inflight, 4096);
+    assert_int_equal(cfg->pad_block, 0);
+    assert_int_equal(cfg->ecs_len, sizeof(ecs));
+    assert_memory_equal(cfg->ecs, ecs, sizeof(ecs));
+    assert_int_equal(cfg->max_queries, 1000000);
+}
+
+static void test_every_key_from_file(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(load(&cfg, every_key_file, err, sizeof(err)), 0);
+    assert_every_key(&cfg);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_every_key(&cfg);
+}
+
+/* The same keys in a [dnsward] section, indented, with comments and CRLF line ends. */
+static void test_file_section_and_layout(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(load(&cfg,
+                          "# comment\r\n"
+                          "; another\r\n"
+                          "\r\n"
+                          "[dnsward]\r\n"
+                          "  timeout = 7s ; inline comment\r\n"
+                          "\tlisten=127.0.0.1:5300\r\n"
+                          "    max-attempts = 2\r\n"
+                          "[ dnsward ]\r\n"
+                          "udp-max-size: 1400\r\n",
+                          err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.timeout_ms, 7000);
+    assert_int_equal(cfg.nlisten, 1);
+    assert_listen(&cfg, 0, "127.0.0.1:5300");
+    assert_int_equal(cfg.max_attempts, 2);
+    assert_int_equal(cfg.udp_max_size, 1400);
+}
+
+static void test_every_key_from_flags(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check = true;
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(
+        parse_args(
+            &cfg, &check, err, sizeof(err), "-l", "192.0.2.1", "--listen", "[2001:db8::1]:5353",
+            "--upstream", "tls://9.9.9.9:8853#dns.quad9.net", "--pin-sha256", PIN_A, "--ca-file",
+            "/dev/null", "--log-level", "debug", "--timeout", "5s", "--attempt-timeout", "2s",
+            "--max-attempts", "5", "--udp-max-size", "4096", "--tcp-max-connections", "10",
+            "--tcp-max-inflight=20", "--tcp-idle-timeout", "1m", "--upstream-idle-timeout", "1h",
+            "--upstream-max-connections", "64", "--upstream-max-inflight", "4096", "--padding",
+            "no", "--edns-client-subnet", "192.0.2.0/24", "--max-queries", "1000000", NULL),
+        0);
+    assert_string_equal(err, "");
+    assert_false(check);
+    assert_every_key(&cfg);
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-u", "tls://1.1.1.1", NULL), 0);
+    assert_int_equal(cfg.nupstreams, 1);
+    assert_string_equal(cfg.upstream[0].tls_name, "1.1.1.1");
+    assert_true(cfg.upstream[0].name_is_ip);
+}
+
+static void test_cli_replaces_file_lists(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+    write_conf("listen = 127.0.0.1:5301\n"
+               "listen = 127.0.0.1:5302\n"
+               "upstream = tls://1.1.1.1\n"
+               "upstream = tls://9.9.9.9\n");
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "-l",
+                                "127.0.0.1:5400", "-u", "tls://8.8.8.8#dns.google", NULL),
+                     0);
+    assert_int_equal(cfg.nlisten, 1);
+    assert_listen(&cfg, 0, "127.0.0.1:5400");
+    assert_int_equal(cfg.nupstreams, 1);
+    assert_string_equal(cfg.upstream[0].tls_name, "dns.google");
+
+    /* Only the lists the command line gives are replaced. */
+    assert_int_equal(
+        parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "-l", "[::1]:5400", NULL), 0);
+    assert_int_equal(cfg.nlisten, 1);
+    assert_listen(&cfg, 0, "[::1]:5400");
+    assert_int_equal(cfg.nupstreams, 2);
+    assert_string_equal(cfg.upstream[0].url, "tls://1.1.1.1");
+    assert_string_equal(cfg.upstream[1].url, "tls://9.9.9.9");
+
+    /* Nor do the defaults apply to a list either source gave. */
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.nlisten, 1);
+    assert_int_equal(cfg.nupstreams, 2);
+}
+
+static void test_lists_accumulate_within_a_source(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+
+    assert_int_equal(load(&cfg,
+                          "listen = 127.0.0.1:5301\nlisten = 127.0.0.1:5302\n"
+                          "listen = 127.0.0.1:5303\nupstream = tls://1.1.1.1\n"
+                          "upstream = tls://9.9.9.9\n",
+                          err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.nlisten, 3);
+    assert_listen(&cfg, 2, "127.0.0.1:5303");
+    assert_int_equal(cfg.nupstreams, 2);
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "-l",
+                                "127.0.0.1:5401", "-u", "tls://8.8.8.8", "--listen",
+                                "127.0.0.1:5402", "--upstream", "tls://8.8.4.4", NULL),
+                     0);
+    assert_int_equal(cfg.nlisten, 2);
+    assert_listen(&cfg, 0, "127.0.0.1:5401");
+    assert_listen(&cfg, 1, "127.0.0.1:5402");
+    assert_int_equal(cfg.nupstreams, 2);
+    assert_string_equal(cfg.upstream[0].url, "tls://8.8.8.8");
+    assert_string_equal(cfg.upstream[1].url, "tls://8.8.4.4");
+}
+
+static void test_config_file_read_first(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+    write_conf("timeout = 2s\nlisten = 127.0.0.1:5301\nmax-attempts = 4\n");
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--timeout", "5s", "-l",
+                                "127.0.0.1:5400", "-c", conf_path, NULL),
+                     0);
+    assert_int_equal(cfg.timeout_ms, 5000);
+    assert_int_equal(cfg.nlisten, 1);
+    assert_listen(&cfg, 0, "127.0.0.1:5400");
+    assert_int_equal(cfg.max_attempts, 4);
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--config=", NULL), -1);
+    assert_string_equal(err, ": cannot open: No such file or directory");
+}
+
+static void test_flags_apply_in_order(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--timeout", "5s", "--timeout",
+                                "6s", "--log-level", "error", "-v", NULL),
+                     0);
+    assert_int_equal(cfg.timeout_ms, 6000);
+    assert_int_equal(cfg.log_level, LOG_WARNING);
+}
+
+static void test_check_verbose_help_version(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check = false;
+    char err[CONFIG_ERR_LEN];
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-t", NULL), 0);
+    assert_true(check);
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--check", NULL), 0);
+    assert_true(check);
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), NULL), 0);
+    assert_false(check);
+    assert_defaults(&cfg);
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-v", NULL), 0);
+    assert_int_equal(cfg.log_level, LOG_INFO);
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-vv", NULL), 0);
+    assert_int_equal(cfg.log_level, LOG_DEBUG);
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-vvvvv", "--verbose", NULL), 0);
+    assert_int_equal(cfg.log_level, LOG_DEBUG);
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-tv", NULL), 0);
+    assert_true(check);
+    assert_int_equal(cfg.log_level, LOG_INFO);
+
+    /* Help and version print to stdout, which is silenced here. */
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    int null = open("/dev/null", O_WRONLY);
+    assert_true(saved >= 0 && null >= 0);
+    dup2(null, STDOUT_FILENO);
+    int help = parse_args(&cfg, &check, err, sizeof(err), "-h", NULL);
+    int help_long = parse_args(&cfg, &check, err, sizeof(err), "--timeout", "1s", "--help", NULL);
+    int version = parse_args(&cfg, &check, err, sizeof(err), "--version", NULL);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    close(null);
+    assert_int_equal(help, 1);
+    assert_int_equal(help_long, 1);
+    assert_int_equal(version, 1);
+}
+
+static void test_usage_lists_every_option(void **state)
+{
+    (void)state;
+    static const char *const expect[] = {
+        "-c, --config FILE",
+        "-t, --check",
+        "-v, --verbose",
+        "-h, --help",
+        "--version",
+        "-l, --listen ADDR[:PORT]",
+        "-u, --upstream URL",
+        "--pin-sha256 BASE64",
+        "--ca-file FILE",
+        "--log-level LEVEL",
+        "(default: notice)",
+        "--timeout DURATION",
+        "(default: 3s)",
+        "--attempt-timeout DURATION",
+        "(default: 1500ms)",
+        "--max-attempts N",
+        "upstream attempts per query, 1-10 (default: 3)",
+        "--udp-max-size BYTES",
+        "(default: 1232)",
+        "--tcp-max-connections N",
+        "--tcp-max-inflight N",
+        "--tcp-idle-timeout DURATION",
+        "--upstream-idle-timeout DURATION",
+        "(default: 30s)",
+        "--upstream-max-connections N",
+        "--upstream-max-inflight N",
+        "--padding yes|no",
+        "(default: yes)",
+        "--edns-client-subnet CIDR|none",
+        "--max-queries N",
+        "(default: 10000)",
+        "127.0.0.1:53",
+        "[::1]:53",
+        "tls://1.1.1.1#cloudflare-dns.com",
+        "tls://9.9.9.9#dns.quad9.net",
+        "tls://8.8.8.8#dns.google",
+    };
+    char text[8192];
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    config_usage(f);
+    rewind(f);
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    assert_true(n > 0 && n < sizeof(text) - 1);
+    for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+        if (strstr(text, expect[i]) == NULL)
+            fail_msg("usage lacks '%s'", expect[i]);
+    }
+    /* Every line fits a terminal. */
+    for (char *line = text, *end; *line != '\0'; line = end + 1) {
+        end = strchr(line, '\n');
+        assert_non_null(end);
+        assert_true(end - line <= 80);
+    }
+}
+
+static void test_pins(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+
+    /* Each pin goes to the upstream written just before it. */
+    assert_int_equal(load(&cfg,
+                          "upstream = tls://1.1.1.1\n"
+                          "pin-sha256 = " PIN_A "\n"
+                          "upstream = tls://9.9.9.9\n"
+                          "timeout = 4s\n"
+                          "pin-sha256 = " PIN_B "\n"
+                          "pin-sha256 = " PIN_A "\n",
+                          err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.nupstreams, 2);
+    assert_int_equal(cfg.upstream[0].npins, 1);
+    assert_int_equal(cfg.upstream[0].pins[0][1], 1);
+    assert_int_equal(cfg.upstream[1].npins, 2);
+    assert_int_equal(cfg.upstream[1].pins[0][0], 0x0b);
+    assert_int_equal(cfg.upstream[1].pins[1][1], 1);
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "-u",
+                                "tls://8.8.8.8", "--pin-sha256", PIN_B, NULL),
+                     0);
+    assert_int_equal(cfg.nupstreams, 1);
+    assert_int_equal(cfg.upstream[0].npins, 1);
+    assert_int_equal(cfg.upstream[0].pins[0][0], 0x0b);
+
+    /* A pin on the command line never lands on an upstream of the file. */
+    assert_int_equal(
+        parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "--pin-sha256", PIN_B, NULL),
+        -1);
+    assert_string_equal(err, "command line: --pin-sha256: must follow the upstream it pins");
+
+    /* config_set alone pins the last upstream there is. */
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "pin-sha256", PIN_A, "x:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "x:1: pin-sha256: must follow the upstream it pins");
+    assert_int_equal(config_set(&cfg, "upstream", "tls://1.1.1.1", "x:2", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "pin-sha256", PIN_A, "x:3", err, sizeof(err)), 0);
+    assert_int_equal(cfg.upstream[0].npins, 1);
+}
+
+static void test_file_errors(void **state)
+{
+    (void)state;
+    expect_file_error("timeout = 3s\n\nfrobnicate = 1\n", "3: frobnicate: unknown key");
+    expect_file_error("# one\n# two\n# three\n# four\n# five\n# six\nudp-max-size = 9000\n",
+                      "7: udp-max-size: must be between 512 and 4096");
+    expect_file_error("max-attempts = many\n",
+                      "1: max-attempts: 'many' is not a number: expected one between 1 and 10");
+    expect_file_error("max-attempts = 0\n", "1: max-attempts: must be between 1 and 10");
+    expect_file_error("max-attempts = -1\n",
+                      "1: max-attempts: '-1' is not a number: expected one between 1 and 10");
+    expect_file_error("max-queries = 99999999999999999999999\n",
+                      "1: max-queries: must be between 1 and 1000000");
+    expect_file_error("tcp-max-connections =\n",
+                      "1: tcp-max-connections: '' is not a number: expected one between 1 and "
+                      "65535");
+    expect_file_error("upstream-max-connections = 65\n",
+                      "1: upstream-max-connections: must be between 1 and 64");
+    expect_file_error("upstream-max-inflight = 4097\n",
+                      "1: upstream-max-inflight: must be between 1 and 4096");
+    expect_file_error("tcp-max-inflight = 65536\n",
+                      "1: tcp-max-inflight: must be between 1 and 65535");
+    expect_file_error("\nlisten = localhost\n",
+                      "2: listen: 'localhost' is not an address: expected ADDR[:PORT], "
+                      "[V6ADDR]:PORT or V6ADDR");
+    expect_file_error("listen = 127.0.0.1:0\n",
+                      "1: listen: '127.0.0.1:0' is not an address: expected ADDR[:PORT], "
+                      "[V6ADDR]:PORT or V6ADDR");
+    expect_file_error("upstream = https://1.1.1.1/dns-query\n",
+                      "1: upstream: scheme 'https' is not supported: expected "
+                      "tls://ADDRESS[:PORT][#NAME]");
+    expect_file_error("upstream = tls://dns.example\n",
+                      "1: upstream: 'dns.example' is a name, and resolving an upstream's name "
+                      "(bootstrap) is not supported yet: give its IP address and put the name "
+                      "after '#', as in tls://1.1.1.1#cloudflare-dns.com");
+    expect_file_error("timeout = 3s\npin-sha256 = " PIN_A "\nupstream = tls://1.1.1.1\n",
+                      "2: pin-sha256: must follow the upstream it pins");
+    expect_file_error("upstream = tls://1.1.1.1\npin-sha256 = sha256//abc\n",
+                      "2: pin-sha256: 'sha256//abc' is not a SHA-256 pin: expected 44 "
+                      "characters of base64 ending in '='");
+    expect_file_error("upstream = tls://1.1.1.1\npin-sha256 = " PIN_A "\npin-sha256 = " PIN_A
+                      "\npin-sha256 = " PIN_A "\npin-sha256 = " PIN_A "\npin-sha256 = " PIN_A "\n",
+                      "6: pin-sha256: at most 4 pins per upstream");
+    expect_file_error("log-level = loud\n",
+                      "1: log-level: 'loud' is not a level: expected error, warning, notice, "
+                      "info or debug");
+    expect_file_error("padding = maybe\n", "1: padding: 'maybe' is not yes or no");
+    expect_file_error("timeout = soon\n",
+                      "1: timeout: 'soon' is not a duration: expected a number with ms, s, m or "
+                      "h (seconds if none)");
+    expect_file_error("tcp-idle-timeout = 2h\n", "1: tcp-idle-timeout: must be between 1ms and 1h");
+    expect_file_error("edns-client-subnet = 192.0.2.0\n",
+                      "1: edns-client-subnet: '192.0.2.0' is not a subnet: expected "
+                      "ADDRESS/PREFIX (as 192.0.2.0/24) or none");
+    expect_file_error("edns-client-subnet = 192.0.2.0/33\n",
+                      "1: edns-client-subnet: prefix must be between 0 and 32 (IPv4) or 128 "
+                      "(IPv6)");
+    expect_file_error("ca-file = /nonexistent/ca.pem\n",
+                      "1: ca-file: cannot read '/nonexistent/ca.pem': No such file or directory");
+    expect_file_error("timeout = 1s\n[server]\nlisten = 127.0.0.1\n",
+                      "2: [server]: unknown section: keys go at the top of the file or under "
+                      "[dnsward]");
+    expect_file_error("[dnsward]\ntimeout = 1s\n[ server ]\n",
+                      "3: [server]: unknown section: keys go at the top of the file or under "
+                      "[dnsward]");
+    expect_file_error("timeout = 1s\njust some words\n",
+                      "2: expected 'key = value', a comment or [dnsward]");
+    expect_file_error("[dnsward\ntimeout = 1s\n",
+                      "1: expected 'key = value', a comment or [dnsward]");
+    expect_file_error("= 5\n", "1: missing key before '='");
+}
+
+/* The first bad line is the one reported, whatever kind of error follows. */
+static void test_file_first_error_wins(void **state)
+{
+    (void)state;
+    expect_file_error("timeout = 1s\nno equals sign\nfrobnicate = 1\n",
+                      "2: expected 'key = value', a comment or [dnsward]");
+    expect_file_error("timeout = 1s\nfrobnicate = 1\nno equals sign\n",
+                      "2: frobnicate: unknown key");
+    expect_file_error("max-attempts = 11\nmax-attempts = 12\n",
+                      "1: max-attempts: must be between 1 and 10");
+}
+
+/* A line longer than inih's buffer would be cut, and its rest read as a line. */
+static void test_file_long_line(void **state)
+{
+    (void)state;
+    char text[1024];
+    int n = snprintf(text, sizeof(text), "timeout = 1s\nca-file = /");
+    memset(text + n, 'x', 600);
+    snprintf(text + n + 600, sizeof(text) - (size_t)n - 600, "\ntimeout = 2s\n");
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    assert_int_equal(load(&cfg, text, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "dnsward.conf:2: line longer than "));
+}
+
+static void test_missing_and_unreadable_file(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+    config_init(&cfg);
+    assert_int_equal(config_load_file(&cfg, "/nonexistent/dnsward.conf", err, sizeof(err)), -1);
+    assert_string_equal(err, "/nonexistent/dnsward.conf: cannot open: No such file or directory");
+    assert_int_equal(config_load_file(&cfg, tmp_dir, err, sizeof(err)), -1);
+    char expect[256];
+    snprintf(expect, sizeof(expect), "%s: cannot read: Is a directory", tmp_dir);
+    assert_string_equal(err, expect);
+
+    assert_int_equal(
+        parse_args(&cfg, &check, err, sizeof(err), "-t", "-c", "/nonexistent/dnsward.conf", NULL),
+        -1);
+    assert_string_equal(err, "/nonexistent/dnsward.conf: cannot open: No such file or directory");
+}
+
+static void test_flag_errors(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+
+    expect_flag_error("--udp-max-size", "100",
+                      "command line: --udp-max-size: must be between 512 and 4096");
+    expect_flag_error("-l", "nowhere",
+                      "command line: --listen: 'nowhere' is not an address: expected "
+                      "ADDR[:PORT], [V6ADDR]:PORT or V6ADDR");
+    expect_flag_error("-u", "udp://1.1.1.1",
+                      "command line: --upstream: scheme 'udp' is not supported: expected "
+                      "tls://ADDRESS[:PORT][#NAME]");
+    expect_flag_error("--pin-sha256", PIN_A,
+                      "command line: --pin-sha256: must follow the upstream it pins");
+    expect_flag_error("--timeout", "0", "command line: --timeout: must be between 1ms and 1h");
+    expect_flag_error("--frobnicate", "1", "command line: unknown option '--frobnicate'");
+    expect_flag_error("--frobnicate=1", NULL, "command line: unknown option '--frobnicate'");
+    expect_flag_error("-x", NULL, "command line: unknown option '-x'");
+    expect_flag_error("--ver", NULL, "command line: ambiguous option '--ver'");
+    expect_flag_error("--check=yes", NULL, "command line: --check: takes no value");
+    expect_flag_error("--timeout", NULL, "command line: --timeout: missing value");
+    expect_flag_error("-l", NULL, "command line: --listen: missing value");
+    expect_flag_error("-c", NULL, "command line: --config: missing value");
+    expect_flag_error("-t", "extra", "command line: unexpected argument 'extra'");
+
+    /* A bad flag is refused before the file is read or anything applied. */
+    assert_int_equal(
+        parse_args(&cfg, &check, err, sizeof(err), "-c", "/nonexistent", "--bogus", NULL), -1);
+    assert_string_equal(err, "command line: unknown option '--bogus'");
+    assert_int_equal(
+        parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "-c", conf_path, NULL), -1);
+    assert_string_equal(err, "command line: --config: given more than once");
+}
+
+static void test_durations(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint32_t ms;
+    } good[] = {
+        {"1500ms", 1500},   {"3s", 3000},     {"3", 3000}, {"2m", 120000}, {"1h", 3600000},
+        {"3600s", 3600000}, {"60m", 3600000}, {"1ms", 1},  {"007s", 7000}, {"3600000ms", 3600000},
+    };
+    static const char *const out_of_range[] = {"0",   "0ms", "0h",        "3601s",
+                                               "61m", "2h",  "3600001ms", "99999999999999999999h"};
+    static const char *const malformed[] = {"",   "s",    "1.5s", "3 s",  "-1s", "+1s",
+                                            "3S", "3sec", "1d",   "0x10", "3mss"};
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    char expect[CONFIG_ERR_LEN];
+
+    config_init(&cfg);
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(config_set(&cfg, "timeout", good[i].text, "f:1", err, sizeof(err)), 0);
+        assert_int_equal(cfg.timeout_ms, good[i].ms);
+    }
+    for (size_t i = 0; i < sizeof(out_of_range) / sizeof(out_of_range[0]); i++) {
+        assert_int_equal(config_set(&cfg, "timeout", out_of_range[i], "f:1", err, sizeof(err)), -1);
+        assert_string_equal(err, "f:1: timeout: must be between 1ms and 1h");
+    }
+    for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+        assert_int_equal(config_set(&cfg, "timeout", malformed[i], "f:1", err, sizeof(err)), -1);
+        snprintf(expect, sizeof(expect),
+                 "f:1: timeout: '%s' is not a duration: expected a number with ms, s, m or h "
+                 "(seconds if none)",
+                 malformed[i]);
+        assert_string_equal(err, expect);
+    }
+    assert_int_equal(cfg.timeout_ms, 3600000);
+}
+
+static void test_sizes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t value;
+    } good[] = {
+        {"0", 0},         {"4096", 4096},       {"1k", 1024},
+        {"4K", 4096},     {"2M", 2u << 20},     {"3m", 3u << 20},
+        {"1G", 1u << 30}, {"16g", 16ull << 30}, {"17179869183G", 17179869183ull << 30},
+    };
+    static const char *const bad[] = {"",   "k",    "1kk", "1T",    "1 k",
+                                      "-1", "1.5M", "1KB", "0x100", "17179869184G"};
+    uint64_t v;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        v = 12345;
+        assert_int_equal(config_parse_size(good[i].text, &v), 0);
+        assert_true(v == good[i].value);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = 12345;
+        assert_int_equal(config_parse_size(bad[i], &v), -EINVAL);
+        assert_true(v == 12345);
+    }
+}
+
+static void test_parse_addr(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *expect;
+    } good[] = {
+        {"127.0.0.1", "127.0.0.1:53"},
+        {"127.0.0.1:5353", "127.0.0.1:5353"},
+        {"0.0.0.0:1", "0.0.0.0:1"},
+        {"[::1]:5353", "[::1]:5353"},
+        {"[::1]", "[::1]:53"},
+        {"::1", "[::1]:53"},
+        {"::", "[::]:53"},
+        {"2001:db8::53", "[2001:db8::53]:53"},
+        {"[::]:65535", "[::]:65535"},
+        {"::1:53", "[::0.1.0.83]:53"},
+    };
+    static const char *const bad[] = {
+        "",
+        "localhost",
+        ":53",
+        "127.0.0.1:",
+        "127.0.0.1:0",
+        "1.2.3.4:65536",
+        "[::1",
+        "[::1]:",
+        "[::1]53",
+        "[127.0.0.1]:53",
+        "[]:53",
+        "1.2.3",
+        "127.0.0.1:53x",
+        "fe80::1%nosuchif0",
+        "1.2.3.4:5:6x",
+    };
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[64];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(config_parse_addr(good[i].text, 53, &ss, &len), 0);
+        addr_text(&ss, text, sizeof(text));
+        assert_string_equal(text, good[i].expect);
+        assert_int_equal(len, ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                       : sizeof(struct sockaddr_in));
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (config_parse_addr(bad[i], 53, &ss, &len) != -EINVAL)
+            fail_msg("'%s' was accepted", bad[i]);
+    }
+
+    /* A link-local address names its interface. */
+    assert_int_equal(config_parse_addr("[fe80::1%lo]:5353", 53, &ss, &len), 0);
+    assert_int_equal(((struct sockaddr_in6 *)&ss)->sin6_scope_id, if_nametoindex("lo"));
+    assert_int_equal(config_parse_addr("fe80::1%7", 53, &ss, &len), 0);
+    assert_int_equal(((struct sockaddr_in6 *)&ss)->sin6_scope_id, 7);
+}
+
+static void test_ecs_encoding(void **state)
+{
+    (void)state;
+    static const uint8_t v4_24[] = {0x00, 0x01, 24, 0, 192, 0, 2};
+    static const uint8_t v6_56[] = {0x00, 0x02, 56, 0, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0};
+    static const uint8_t v4_25[] = {0x00, 0x01, 25, 0, 198, 51, 100, 0x80};
+    static const uint8_t v4_0[] = {0x00, 0x01, 0, 0};
+    static const uint8_t v4_32[] = {0x00, 0x01, 32, 0, 203, 0, 113, 7};
+    static const uint8_t v6_128[] = {0x00, 0x02, 128, 0, 0x20, 0x01, 0x0d, 0xb8, 0, 0,
+                                     0,    0,    0,   0, 0,    0,    0,    0,    0, 1};
+    static const uint8_t v6_33[] = {0x00, 0x02, 33, 0, 0x20, 0x01, 0x0d, 0xb8, 0x80};
+    static const struct {
+        const char *text;
+        const uint8_t *bytes;
+        size_t len;
+    } cases[] = {
+        {"192.0.2.0/24", v4_24, sizeof(v4_24)},       {"192.0.2.99/24", v4_24, sizeof(v4_24)},
+        {"2001:db8::/56", v6_56, sizeof(v6_56)},      {"2001:db8:0:ff::1/56", v6_56, sizeof(v6_56)},
+        {"198.51.100.255/25", v4_25, sizeof(v4_25)},  {"10.1.2.3/0", v4_0, sizeof(v4_0)},
+        {"203.0.113.7/32", v4_32, sizeof(v4_32)},     {"2001:db8::1/128", v6_128, sizeof(v6_128)},
+        {"2001:db8:ffff::/33", v6_33, sizeof(v6_33)},
+    };
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    config_init(&cfg);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(
+            config_set(&cfg, "edns-client-subnet", cases[i].text, "f:1", err, sizeof(err)), 0);
+        assert_int_equal(cfg.ecs_len, cases[i].len);
+        assert_memory_equal(cfg.ecs, cases[i].bytes, cases[i].len);
+    }
+    assert_int_equal(config_set(&cfg, "edns-client-subnet", "none", "f:1", err, sizeof(err)), 0);
+    assert_int_equal(cfg.ecs_len, 0);
+    assert_int_equal(
+        config_set(&cfg, "edns-client-subnet", "192.0.2.0/24", "f:1", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "edns-client-subnet", "", "f:1", err, sizeof(err)), 0);
+    assert_int_equal(cfg.ecs_len, 0);
+
+    assert_int_equal(
+        config_set(&cfg, "edns-client-subnet", "2001:db8::/129", "f:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:1: edns-client-subnet: prefix must be between 0 and 32 (IPv4) or "
+                             "128 (IPv6)");
+    static const char *const bad[] = {"2001:db8::",     "192.0.2.0/",   "192.0.2.0/x",   "/24",
+                                      "example.com/24", "192.0.2.0/-1", "192.0.2.0/24/1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(config_set(&cfg, "edns-client-subnet", bad[i], "f:1", err, sizeof(err)),
+                         -1);
+    assert_int_equal(cfg.ecs_len, 0);
+}
+
+static void test_log_levels_and_padding(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        int level;
+    } levels[] = {{"error", LOG_ERR}, {"warning", LOG_WARNING}, {"notice", LOG_NOTICE},
+                  {"info", LOG_INFO}, {"debug", LOG_DEBUG},     {"DEBUG", LOG_DEBUG}};
+    static const char *const yes[] = {"yes", "true", "on", "1", "YES"};
+    static const char *const no[] = {"no", "false", "off", "0", "Off"};
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    config_init(&cfg);
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        assert_int_equal(config_set(&cfg, "log-level", levels[i].name, "f:1", err, sizeof(err)), 0);
+        assert_int_equal(cfg.log_level, levels[i].level);
+    }
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        assert_int_equal(config_set(&cfg, "padding", no[i], "f:1", err, sizeof(err)), 0);
+        assert_int_equal(cfg.pad_block, 0);
+        assert_int_equal(config_set(&cfg, "padding", yes[i], "f:1", err, sizeof(err)), 0);
+        assert_int_equal(cfg.pad_block, 128);
+    }
+}
+
+static void test_ca_file_and_limits(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    char value[32];
+
+    config_init(&cfg);
+    write_conf("# a CA bundle stand-in\n");
+    assert_int_equal(config_set(&cfg, "ca-file", conf_path, "f:1", err, sizeof(err)), 0);
+    assert_string_equal(cfg.ca_file, conf_path);
+    assert_int_equal(config_set(&cfg, "ca-file", "", "f:1", err, sizeof(err)), 0);
+    assert_string_equal(cfg.ca_file, "");
+
+    for (int i = 0; i < CONFIG_MAX_LISTEN; i++) {
+        snprintf(value, sizeof(value), "127.0.0.1:%d", 5300 + i);
+        assert_int_equal(config_set(&cfg, "listen", value, "f:1", err, sizeof(err)), 0);
+    }
+    assert_int_equal(config_set(&cfg, "listen", "127.0.0.2", "f:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:1: listen: at most 16 addresses");
+    for (int i = 0; i < CONFIG_MAX_UPSTREAMS; i++) {
+        snprintf(value, sizeof(value), "tls://192.0.2.%d", i + 1);
+        assert_int_equal(config_set(&cfg, "upstream", value, "f:1", err, sizeof(err)), 0);
+    }
+    assert_int_equal(
+        config_set(&cfg, "upstream", "tls://1.1.1.1", "command line", err, sizeof(err)), -1);
+    assert_string_equal(err, "command line: --upstream: at most 16 upstreams");
+    assert_int_equal(config_set(&cfg, "frobnicate", "1", "command line", err, sizeof(err)), -1);
+    assert_string_equal(err, "command line: --frobnicate: unknown key");
+}
+
+static void test_finish_checks(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--timeout", "1s",
+                                "--attempt-timeout", "1001ms", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "attempt-timeout: must not be longer than timeout (1001ms > 1000ms)");
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--timeout", "1s",
+                                "--attempt-timeout", "1s", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-l", "127.0.0.1", "-l",
+                                "[::1]:5353", "-l", "127.0.0.1:53", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "listen: 127.0.0.1:53 is given twice");
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-l", "[::1]:5353", "-l", "::1",
+                                "-l", "[0:0::1]:5353", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "listen: [::1]:5353 is given twice");
+}
+
+/* conf/dnsward.conf is what `dnsward -t -c conf/dnsward.conf` checks, and its values are
+ * the defaults. */
+static void test_example_conf(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    const char *src = getenv("DNSWARD_SRC");
+    struct config cfg;
+    bool check = false;
+    char err[CONFIG_ERR_LEN];
+
+    if (src != NULL) {
+        snprintf(path, sizeof(path), "%s/conf/dnsward.conf", src);
+    } else {
+        char here[PATH_MAX];
+        snprintf(here, sizeof(here), "%s", __FILE__);
+        snprintf(path, sizeof(path), "%s/../../conf/dnsward.conf", dirname(here));
+    }
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-t", "-c", path, NULL), 0);
+    assert_string_equal(err, "");
+    assert_true(check);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_defaults(&cfg);
+    assert_default_lists(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_every_key_from_file),
+        cmocka_unit_test(test_file_section_and_layout),
+        cmocka_unit_test(test_every_key_from_flags),
+        cmocka_unit_test(test_cli_replaces_file_lists),
+        cmocka_unit_test(test_lists_accumulate_within_a_source),
+        cmocka_unit_test(test_config_file_read_first),
+        cmocka_unit_test(test_flags_apply_in_order),
+        cmocka_unit_test(test_check_verbose_help_version),
+        cmocka_unit_test(test_usage_lists_every_option),
+        cmocka_unit_test(test_pins),
+        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_file_first_error_wins),
+        cmocka_unit_test(test_file_long_line),
+        cmocka_unit_test(test_missing_and_unreadable_file),
+        cmocka_unit_test(test_flag_errors),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_parse_addr),
+        cmocka_unit_test(test_ecs_encoding),
+        cmocka_unit_test(test_log_levels_and_padding),
+        cmocka_unit_test(test_ca_file_and_limits),
+        cmocka_unit_test(test_finish_checks),
+        cmocka_unit_test(test_example_conf),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
