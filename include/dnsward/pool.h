@@ -1,0 +1,73 @@
+/* pool: which upstream an attempt goes to, how healthy each upstream is, and retries.
+ *
+ * Strategy (for now): failover, the first healthy upstream in configured order. An
+ * upstream that fails is "down" for a backoff period that doubles with each consecutive
+ * failure (1 s up to 16 s) and is avoided meanwhile; the first query after the period
+ * probes it, and the first success brings it back. A connect-phase failure (refused,
+ * unreachable, certificate rejected) marks it down at once; other failures (a broken
+ * stream, garbage, a timeout) after three in a row, so that one lost race with a server's
+ * idle close does not take a good upstream out of service.
+ *
+ * A request moves to the next upstream when an attempt fails or outlives the attempt
+ * timeout, until max_attempts or every upstream was tried. The number of connections an
+ * upstream can be made to open is thereby bounded by its backoff, not by the query rate.
+ * The query's overall deadline belongs to the caller (proxy.c), which cancels the request.
+ */
+#ifndef DNSWARD_POOL_H
+#define DNSWARD_POOL_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dnsward/upstream.h"
+
+struct config;
+struct pool;
+struct pool_request;
+
+/* The request's end: err 0 with a validated answer (valid during the call only), or err < 0
+ * when no upstream could answer. Called once, never from inside pool_submit. */
+typedef void (*pool_done_cb)(struct pool_request *r, int err, const uint8_t *msg, size_t len,
+                             const struct dns_answer *ans);
+
+/* One query's journey through the upstreams; embedded in its owner (the proxy's query). */
+struct pool_request {
+    struct attempt attempt;
+    ev_timer timer;           /* the current attempt's timeout */
+    struct upstream *current; /* carrying the attempt now, or NULL */
+    unsigned attempts;
+    uint32_t tried;      /* bit i: upstream i was tried */
+    const uint8_t *wire; /* the query, borrowed until the request ends */
+    uint16_t len;
+    pool_done_cb on_done;
+    struct pool *pool;
+};
+
+/* An empty pool; cfg must outlive it. Returns NULL on allocation failure. */
+struct pool *pool_new(struct ev_loop *loop, const struct config *cfg);
+
+/* Add u as the next upstream in configured order; ownership of u moves to the pool (it
+ * calls u->ops->free). Returns 0, or -ENOSPC beyond CONFIG_MAX_UPSTREAMS (u is then freed). */
+int pool_add(struct pool *p, struct upstream *u);
+
+/* Close every upstream connection (attempts still in flight fail first) and free. */
+void pool_free(struct pool *p);
+
+/* Send wire (a query with ID 0, borrowed until the request ends) to the best upstream.
+ * Returns 0: on_done will be called later; or -EAGAIN if no upstream can take it now
+ * (all down, or all full), with no callback. */
+int pool_submit(struct pool *p, struct pool_request *r, const uint8_t *wire, uint16_t len,
+                pool_done_cb on_done);
+
+/* Abandon r: its attempt is withdrawn from its upstream and no callback follows. */
+void pool_cancel(struct pool_request *r);
+
+/* Shutdown: close idle upstream connections and let busy ones finish. */
+void pool_drain(struct pool *p);
+
+/* Upstreams, for statistics and logs. */
+size_t pool_count(const struct pool *p);
+const struct upstream *pool_upstream(const struct pool *p, size_t i);
+
+#endif
