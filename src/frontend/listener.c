@@ -1,0 +1,56 @@
+/* listener: what the frontends share. See include/dnsward/listener.h. */
+#include "dnsward/listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+void listener_format_addr(const struct sockaddr *addr, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+        snprintf(out, cap, "%s:%u", host, port);
+    } else if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+        snprintf(out, cap, "[%s]:%u", host, port);
+    } else {
+        snprintf(out, cap, "?");
+    }
+}
+
+int listener_socket(int type, const struct sockaddr *addr, socklen_t len, const char *what,
+                    char *err, size_t errlen)
+{
+    int fd = socket(addr->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: socket: %s", what, strerror(e));
+        return -e;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* An IPv6 listener serves IPv6 only, so that [::]:53 and 0.0.0.0:53 can coexist and
+     * the configuration says exactly what is listened on. */
+    if (addr->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, addr, len) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: bind: %s%s", what, strerror(e),
+                 e == EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE; try -l "
+                               "127.0.0.1:5353)"
+                             : "");
+        close(fd);
+        return -e;
+    }
+    return fd;
+}

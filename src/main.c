@@ -1,0 +1,202 @@
+/* main: start-up, the event loop, and an orderly shutdown.
+ *
+ * Start-up errors (a bad configuration, a port that cannot be bound, a trust store that
+ * cannot be read) end the process with one line and exit status 1, before anything is
+ * sent anywhere. SIGINT and SIGTERM stop the listeners from taking new queries, give the
+ * queries in flight until their deadline to be answered (SERVFAIL otherwise), deliver the
+ * last answers, and exit 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnsward/config.h"
+#include "dnsward/dot.h"
+#include "dnsward/listener.h"
+#include "dnsward/log.h"
+#include "dnsward/pool.h"
+#include "dnsward/proxy.h"
+#include "dnsward/tls_stream.h"
+
+enum { MAX_LISTENERS = 2 * CONFIG_MAX_LISTEN };
+
+/* The last answers on TCP get this long to leave after the last query is done. */
+#define SHUTDOWN_FLUSH_S 1.0
+#define SHUTDOWN_POLL_S 0.02
+
+struct daemon {
+    struct ev_loop *loop;
+    struct config cfg;
+    SSL_CTX *tls_ctx;
+    struct pool *pool;
+    struct proxy *proxy;
+    struct listener *listeners[MAX_LISTENERS];
+    size_t nlisteners;
+    ev_signal sigint;
+    ev_signal sigterm;
+    ev_timer shutdown_poll;
+    ev_tstamp shutdown_deadline; /* queries still in flight then get SERVFAIL */
+    ev_tstamp flush_deadline;    /* then the loop ends, whatever is left */
+    bool stopping;
+};
+
+static size_t daemon_connections(const struct daemon *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->nlisteners; i++)
+        n += d->listeners[i]->ops->connections(d->listeners[i]);
+    return n;
+}
+
+static void on_shutdown_poll(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct daemon *d = w->data;
+    ev_tstamp now = ev_now(loop);
+    if (proxy_inflight(d->proxy) > 0 && now >= d->shutdown_deadline)
+        proxy_fail_all(d->proxy);
+    if (proxy_inflight(d->proxy) == 0 && d->flush_deadline == 0) {
+        d->flush_deadline = now + SHUTDOWN_FLUSH_S;
+        pool_drain(d->pool);
+    }
+    bool flushed = proxy_inflight(d->proxy) == 0 && daemon_connections(d) == 0;
+    if (flushed || (d->flush_deadline > 0 && now >= d->flush_deadline))
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    struct daemon *d = w->data;
+    if (d->stopping) {
+        log_notice("second signal: exiting now");
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    d->stopping = true;
+    log_notice("%s: stopping; %zu queries in flight", strsignal(w->signum),
+               proxy_inflight(d->proxy));
+    for (size_t i = 0; i < d->nlisteners; i++)
+        d->listeners[i]->ops->stop(d->listeners[i]);
+    d->shutdown_deadline = ev_now(loop) + d->cfg.timeout_ms / 1000.0;
+    d->flush_deadline = 0;
+    ev_timer_init(&d->shutdown_poll, on_shutdown_poll, 0, SHUTDOWN_POLL_S);
+    d->shutdown_poll.data = d;
+    ev_timer_again(loop, &d->shutdown_poll);
+}
+
+static int daemon_listen(struct daemon *d)
+{
+    char err[256];
+    for (size_t i = 0; i < d->cfg.nlisten; i++) {
+        const struct config_listen *cl = &d->cfg.listen[i];
+        const struct sockaddr *sa = (const struct sockaddr *)&cl->addr;
+        if (udp_listener_new(d->loop, d->proxy, &d->cfg, sa, cl->addrlen,
+                             &d->listeners[d->nlisteners], err, sizeof(err)) < 0 ||
+            (d->nlisteners++,
+             tcp_listener_new(d->loop, d->proxy, &d->cfg, sa, cl->addrlen,
+                              &d->listeners[d->nlisteners], err, sizeof(err)) < 0)) {
+            log_err("%s", err);
+            return -1;
+        }
+        d->nlisteners++;
+        char where[64];
+        listener_format_addr(sa, where, sizeof(where));
+        log_notice("listening on %s (udp, tcp)", where);
+    }
+    return 0;
+}
+
+static void daemon_cleanup(struct daemon *d)
+{
+    for (size_t i = 0; i < d->nlisteners; i++)
+        d->listeners[i]->ops->free(d->listeners[i]);
+    proxy_free(d->proxy);
+    pool_free(d->pool);
+    SSL_CTX_free(d->tls_ctx);
+    if (d->loop != NULL) {
+        ev_signal_stop(d->loop, &d->sigint);
+        ev_signal_stop(d->loop, &d->sigterm);
+        ev_timer_stop(d->loop, &d->shutdown_poll);
+        ev_loop_destroy(d->loop);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static struct daemon d;
+    char err[CONFIG_ERR_LEN];
+    bool check_only = false;
+    int status = 1;
+
+    config_init(&d.cfg);
+    int rc = config_parse_args(&d.cfg, argc, argv, &check_only, err, sizeof(err));
+    if (rc == 1)
+        return 0;
+    if (rc < 0 || config_finish(&d.cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "dnsward: %s\n", err);
+        return 1;
+    }
+    log_set_level(d.cfg.log_level);
+    d.tls_ctx = tls_client_ctx_new(d.cfg.ca_file, err, sizeof(err));
+    if (d.tls_ctx == NULL) {
+        fprintf(stderr, "dnsward: %s\n", err);
+        return 1;
+    }
+    if (check_only) {
+        printf("dnsward: configuration ok: %zu listener%s, %zu upstream%s\n", d.cfg.nlisten,
+               d.cfg.nlisten == 1 ? "" : "s", d.cfg.nupstreams, d.cfg.nupstreams == 1 ? "" : "s");
+        SSL_CTX_free(d.tls_ctx);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    d.loop = ev_default_loop(EVFLAG_AUTO);
+    if (d.loop == NULL) {
+        log_err("cannot start the event loop");
+        goto out;
+    }
+    d.pool = pool_new(d.loop, &d.cfg);
+    if (d.pool == NULL) {
+        log_err("out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < d.cfg.nupstreams; i++) {
+        struct upstream *u = dot_upstream_new(d.loop, &d.cfg.upstream[i], &d.cfg, d.tls_ctx);
+        if (u == NULL || pool_add(d.pool, u) < 0) {
+            log_err("out of memory");
+            goto out;
+        }
+    }
+    d.proxy = proxy_new(d.loop, &d.cfg, d.pool);
+    if (d.proxy == NULL) {
+        log_err("out of memory");
+        goto out;
+    }
+    if (daemon_listen(&d) < 0)
+        goto out;
+    for (size_t i = 0; i < d.cfg.nupstreams; i++)
+        log_notice("forwarding to %s", d.cfg.upstream[i].url);
+
+    ev_signal_init(&d.sigint, on_signal, SIGINT);
+    ev_signal_init(&d.sigterm, on_signal, SIGTERM);
+    d.sigint.data = d.sigterm.data = &d;
+    ev_signal_start(d.loop, &d.sigint);
+    ev_signal_start(d.loop, &d.sigterm);
+    ev_init(&d.shutdown_poll, on_shutdown_poll);
+
+    ev_run(d.loop, 0);
+
+    const struct proxy_stats *st = proxy_stats(d.proxy);
+    log_notice("stopped: %llu queries, %llu answered, %llu SERVFAIL, %llu FORMERR, "
+               "%llu dropped",
+               (unsigned long long)st->queries, (unsigned long long)st->answered,
+               (unsigned long long)st->servfail, (unsigned long long)st->formerr,
+               (unsigned long long)st->dropped);
+    status = 0;
+out:
+    daemon_cleanup(&d);
+    return status;
+}
