@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# bench.sh: measure dnsward with dnsperf, every query a cache miss forwarded over DoT.
+#
+#   scripts/bench.sh [-l SECONDS] [-r ROUNDS] [-q OUTSTANDING]
+#
+# Starts, all on 127.0.0.1: an Unbound upstream serving DoT from local data (a test CA
+# made here), dnsward in front of it, and, when installed, the same job done by Unbound
+# as a DoT forwarder and by stubby. Each round runs every target once, in turn, with new
+# names; the table shows medians and each target's rate as a ratio of dnsward's.
+# Builds build/dnsward if needed. Stops only what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+secs=5 rounds=3 outstanding=200
+while getopts "l:r:q:" o; do
+    case $o in
+    l) secs=$OPTARG ;;
+    r) rounds=$OPTARG ;;
+    q) outstanding=$OPTARG ;;
+    *) sed -n '2,11p' "$0"; exit 2 ;;
+    esac
+done
+for t in dnsperf unbound openssl; do
+    command -v $t >/dev/null || { echo "bench: $t is missing (scripts/setup.sh installs it)" >&2; exit 2; }
+done
+[[ -x build/dnsward ]] || { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j "$(nproc)" >/dev/null; }
+
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+UP_DOT=27853 DNSWARD=27053 UNBOUND_FWD=27054 STUBBY=27055
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/ca.key" \
+    -out "$dir/ca.pem" -days 30 -subj "/CN=bench CA" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/up.key" \
+    -out "$dir/up.csr" -subj "/CN=upstream.test" 2>/dev/null
+printf "subjectAltName=DNS:upstream.test,IP:127.0.0.1\n" >"$dir/ext.cnf"
+openssl x509 -req -in "$dir/up.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -out "$dir/up.pem" -days 30 -extfile "$dir/ext.cnf" 2>/dev/null
+
+common="  do-daemonize: no
+  username: \"\"
+  chroot: \"\"
+  directory: \"$dir\"
+  pidfile: \"\"
+  use-syslog: no
+  verbosity: 0
+  num-threads: 1
+  access-control: 127.0.0.0/8 allow"
+cat >"$dir/upstream.conf" <<EOF
+server:
+  interface: 127.0.0.1@$UP_DOT
+  tls-port: $UP_DOT
+  tls-service-key: "$dir/up.key"
+  tls-service-pem: "$dir/up.pem"
+$common
+  module-config: "iterator"
+  incoming-num-tcp: 1000
+  local-zone: "bench.test." redirect
+  local-data: "bench.test. 300 IN A 192.0.2.1"
+EOF
+cat >"$dir/fwd.conf" <<EOF
+server:
+  interface: 127.0.0.1@$UNBOUND_FWD
+$common
+  do-not-query-localhost: no
+  module-config: "iterator"
+  tls-cert-bundle: "$dir/ca.pem"
+  local-zone: "test." nodefault
+forward-zone:
+  name: "."
+  forward-tls-upstream: yes
+  forward-addr: 127.0.0.1@$UP_DOT#upstream.test
+EOF
+cat >"$dir/stubby.yml" <<EOF
+resolution_type: GETDNS_RESOLUTION_STUB
+dns_transport_list: [GETDNS_TRANSPORT_TLS]
+tls_authentication: GETDNS_AUTHENTICATION_REQUIRED
+tls_query_padding_blocksize: 128
+idle_timeout: 10000
+tls_ca_file: "$dir/ca.pem"
+listen_addresses: [127.0.0.1@$STUBBY]
+upstream_recursive_servers:
+  - address_data: 127.0.0.1
+    tls_port: $UP_DOT
+    tls_auth_name: "upstream.test"
+EOF
+
+start() { # name command...
+    local name=$1
+    shift
+    "$@" >"$dir/$name.log" 2>&1 &
+    pids+=($!)
+}
+start upstream unbound -d -c "$dir/upstream.conf"
+sleep 1
+start dnsward build/dnsward -l 127.0.0.1:$DNSWARD -u "tls://127.0.0.1:$UP_DOT#upstream.test" \
+    --ca-file "$dir/ca.pem"
+targets=("dnsward 127.0.0.1 $DNSWARD")
+start unbound-fwd unbound -d -c "$dir/fwd.conf"
+targets+=("unbound-fwd 127.0.0.1 $UNBOUND_FWD")
+if command -v stubby >/dev/null; then
+    start stubby stubby -C "$dir/stubby.yml"
+    targets+=("stubby 127.0.0.1 $STUBBY")
+fi
+sleep 2
+
+awk -v n=$((400000 * rounds * ${#targets[@]})) -v seed=$RANDOM 'BEGIN { srand(seed);
+    for (i = 0; i < n; i++) printf "m%d-%d.bench.test A\n", i, int(rand() * 1e9) }' >"$dir/names"
+
+: >"$dir/results"
+for r in $(seq 1 "$rounds"); do
+    for i in "${!targets[@]}"; do
+        read -r name host port <<<"${targets[$i]}"
+        out=$(dnsperf -s "$host" -p "$port" -d "$dir/names" -l "$secs" -q "$outstanding" 2>&1 || true)
+        qps=$(awk '/Queries per second:/ { print $4 }' <<<"$out")
+        lost=$(awk '/Queries lost:/ { gsub(/[()%]/, "", $4); print $4 }' <<<"$out")
+        echo "$i ${qps:-0} ${lost:-100}" >>"$dir/results"
+    done
+done
+
+printf "%-12s %12s %8s %8s\n" target qps ratio lost-%
+awk '{ q[$1] = q[$1] " " $2; x[$1] = x[$1] " " $3; n = ($1 + 1 > n) ? $1 + 1 : n }
+    function median(s,   a, k, i, j, t) {
+        k = split(s, a, " ")
+        for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+    }
+    END { for (i = 0; i < n; i++) print i, median(q[i]), median(x[i]) }' "$dir/results" |
+    while read -r i qps lost; do
+        [[ $i == 0 ]] && ref=$qps
+        read -r name _ <<<"${targets[$i]}"
+        printf "%-12s %12.0f %8.2f %8s\n" "$name" "$qps" "$(awk -v a="$qps" -v b="$ref" 'BEGIN { print (b > 0) ? a / b : 0 }')" "$lost"
+    done
+echo "scenario=miss seconds=$secs rounds=$rounds outstanding=$outstanding"
