@@ -111,6 +111,10 @@ static int daemon_listen(struct daemon *d)
 
 static void daemon_cleanup(struct daemon *d)
 {
+    /* Queries still in flight (a second signal cut the shutdown short) are answered
+     * while their listeners still exist. */
+    if (d->proxy != NULL)
+        proxy_fail_all(d->proxy);
     for (size_t i = 0; i < d->nlisteners; i++)
         d->listeners[i]->ops->free(d->listeners[i]);
     proxy_free(d->proxy);

@@ -1,9 +1,11 @@
 /* udp: the plain DNS frontend over UDP.
  *
  * Datagrams are read and written in batches (recvmmsg/sendmmsg): answers the core gives
- * at once (error answers now, cache hits later) leave in one sendmmsg per batch. Answers
- * that come back from an upstream are sent one by one as they arrive. A datagram answer
- * that does not fit what the client may receive has been truncated by the core.
+ * at once (error answers now, cache hits later) leave in one sendmmsg per batch read.
+ * Answers that come back from an upstream are collected, and leave in one sendmmsg
+ * before the event loop next waits (an ev_prepare watcher) or when a batch is full: one
+ * TLS read from an upstream often completes dozens of queries. A datagram answer that
+ * does not fit what the client may receive has been truncated by the core.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,8 +22,9 @@
 
 enum {
     UDP_BATCH = 32,
-    UDP_RX_MAX = 4096, /* a query is far smaller; a longer datagram is not a query */
-    UDP_TX_MAX = 512,  /* immediate answers are error answers: header, question, OPT */
+    UDP_RX_MAX = 4096,     /* a query is far smaller; a longer datagram is not a query */
+    UDP_TX_MAX = 512,      /* immediate answers are error answers: header, question, OPT */
+    UDP_ANSWER_MAX = 4096, /* the largest udp-max-size */
     UDP_BATCHES_PER_WAKEUP = 8,
     UDP_SOCKET_BUFFER = 4 * 1024 * 1024,
 };
@@ -38,25 +41,65 @@ struct udp_listener {
     struct iovec tx_iov[UDP_BATCH];
     uint8_t rx_buf[UDP_BATCH][UDP_RX_MAX];
     uint8_t tx_buf[UDP_BATCH][UDP_TX_MAX];
+    /* upstream answers waiting for the next flush */
+    ev_prepare flush;
+    unsigned nout;
+    struct mmsghdr out[UDP_BATCH];
+    struct iovec out_iov[UDP_BATCH];
+    struct sockaddr_storage out_peer[UDP_BATCH];
+    uint8_t out_buf[UDP_BATCH][UDP_ANSWER_MAX];
 };
 
 static struct log_limit send_limit = LOG_LIMIT_INIT(10, 3);
 
-static void udp_send(struct udp_listener *l, const uint8_t *msg, size_t len,
-                     const struct sockaddr_storage *peer, socklen_t peerlen)
+static void udp_send_batch(struct udp_listener *l, struct mmsghdr *msgs, unsigned n)
 {
-    if (sendto(l->fd, msg, len, 0, (const struct sockaddr *)peer, peerlen) < 0) {
-        /* A full socket buffer drops the answer, as the network could have: the client
-         * retries. Nothing else is worth more than a log line. */
-        l->send_errors++;
-        log_limited(&send_limit, LOG_WARNING, "%s: send: %s", l->base.name, strerror(errno));
+    /* A full socket buffer drops answers, as the network could have: the clients retry.
+     * Nothing else is worth more than a log line. */
+    unsigned sent = 0;
+    while (sent < n) {
+        int rc = sendmmsg(l->fd, msgs + sent, n - sent, 0);
+        if (rc <= 0) {
+            l->send_errors += n - sent;
+            log_limited(&send_limit, LOG_WARNING, "%s: send: %s", l->base.name, strerror(errno));
+            return;
+        }
+        sent += (unsigned)rc;
     }
+}
+
+static void udp_flush(struct udp_listener *l)
+{
+    if (l->nout > 0)
+        udp_send_batch(l, l->out, l->nout);
+    l->nout = 0;
+    ev_prepare_stop(l->base.loop, &l->flush);
+}
+
+static void on_udp_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    udp_flush(container_of(w, struct udp_listener, flush));
 }
 
 static void on_udp_answer(struct query *q, const uint8_t *msg, size_t len)
 {
     struct udp_listener *l = q->client.conn;
-    udp_send(l, msg, len, &q->client.peer, q->client.peerlen);
+    if (len > UDP_ANSWER_MAX)
+        return; /* cannot happen: the core truncates to at most udp-max-size */
+    unsigned i = l->nout++;
+    memcpy(l->out_buf[i], msg, len);
+    memcpy(&l->out_peer[i], &q->client.peer, q->client.peerlen);
+    l->out_iov[i] = (struct iovec){.iov_base = l->out_buf[i], .iov_len = len};
+    l->out[i].msg_hdr = (struct msghdr){.msg_name = &l->out_peer[i],
+                                        .msg_namelen = q->client.peerlen,
+                                        .msg_iov = &l->out_iov[i],
+                                        .msg_iovlen = 1};
+    if (l->nout == UDP_BATCH)
+        udp_flush(l);
+    else if (l->nout == 1)
+        ev_prepare_start(l->base.loop, &l->flush);
 }
 
 static const struct proxy_client_ops udp_client_ops = {
@@ -122,6 +165,7 @@ static size_t udp_connections(const struct listener *base)
 static void udp_free(struct listener *base)
 {
     struct udp_listener *l = container_of(base, struct udp_listener, base);
+    udp_flush(l);
     ev_io_stop(base->loop, &l->io);
     close(l->fd);
     free(l);
@@ -161,6 +205,7 @@ int udp_listener_new(struct ev_loop *loop, struct proxy *p, const struct config 
     l->base.loop = loop;
     l->base.proxy = p;
     l->base.cfg = cfg;
+    ev_prepare_init(&l->flush, on_udp_flush);
     ev_io_init(&l->io, on_udp_readable, fd, EV_READ);
     ev_io_start(loop, &l->io);
     *out = &l->base;

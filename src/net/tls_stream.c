@@ -342,9 +342,9 @@ static bool ts_read(struct tls_stream *ts)
         ts_finish(ts, err);
         return false;
     }
-    /* Enough for this turn of the loop. What is left is in the socket, where libev sees
-     * it; anything OpenSSL holds already decrypted would not wake us, so ask for that. */
-    if (SSL_pending(ts->ssl) > 0)
+    /* Enough for this turn of the loop. What is left in the socket, libev sees; what
+     * OpenSSL has already read ahead (decrypted or not) would not wake us, so ask for it. */
+    if (SSL_has_pending(ts->ssl))
         ev_feed_event(ts->loop, &ts->io, EV_READ);
     return true;
 }
@@ -490,6 +490,10 @@ static bool ctx_setup(SSL_CTX *ctx)
         return false;
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    /* Without read-ahead OpenSSL reads every record with two read(2) calls, its header
+     * and then its body; a busy DNS stream is many small records, and reading ahead
+     * takes all that arrived in one call. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     return true;
 }
 
