@@ -6,7 +6,9 @@
  * probes it, and the first success brings it back. A connect-phase failure (refused,
  * unreachable, certificate rejected) marks it down at once; other failures (a broken
  * stream, garbage, a timeout) after three in a row, so that one lost race with a server's
- * idle close does not take a good upstream out of service.
+ * idle close does not take a good upstream out of service. Failures are counted per
+ * event, not per attempt: the attempts a broken connection carried fail together, once.
+ * An upstream that is merely full is skipped for that query, not charged.
  *
  * A request moves to the next upstream when an attempt fails or outlives the attempt
  * timeout, until max_attempts or every upstream was tried. The number of connections an
@@ -37,8 +39,10 @@ struct pool_request {
     ev_timer timer;           /* the current attempt's timeout */
     struct upstream *current; /* carrying the attempt now, or NULL */
     unsigned attempts;
-    uint32_t tried;      /* bit i: upstream i was tried */
-    const uint8_t *wire; /* the query, borrowed until the request ends */
+    uint32_t tried;       /* bit i: upstream i was tried */
+    uint32_t refused;     /* bit i: upstream i could not take it (full): skip it */
+    uint64_t sent_events; /* the upstream's failure_events when the attempt was sent */
+    const uint8_t *wire;  /* the query, borrowed until the request ends */
     uint16_t len;
     pool_done_cb on_done;
     struct pool *pool;

@@ -107,9 +107,12 @@ struct upstream {
     const struct upstream_spec *spec; /* borrowed from the configuration */
     struct upstream_stats stats;
     /* health, kept by the pool */
-    unsigned failures; /* consecutive */
-    double down_until; /* ev_now() before which the pool avoids it */
-    double backoff;    /* seconds of the last down period */
+    unsigned failures;       /* consecutive failure events */
+    uint64_t failure_events; /* all failures ever counted: an attempt sent when this was N
+                              * fails with an event already counted if it is no longer N
+                              * (one broken connection fails all it carried) */
+    double down_until;       /* ev_now() before which the pool avoids it */
+    double backoff;          /* seconds of the last down period */
 };
 
 #endif

@@ -77,11 +77,15 @@ static bool pool_is_down(const struct pool *p, const struct upstream *u)
 static bool pool_connect_error(int err)
 {
     return err == -ECONNREFUSED || err == -EKEYREJECTED || err == -EHOSTUNREACH ||
-           err == -ENETUNREACH || err == -EPROTO;
+           err == -ENETUNREACH;
 }
 
-static void pool_note_failure(struct pool *p, struct upstream *u, int err)
+/* An attempt sent when u had counted sent_events failures failed with err. */
+static void pool_note_failure(struct pool *p, struct upstream *u, int err, uint64_t sent_events)
 {
+    if (sent_events != u->failure_events)
+        return; /* part of a failure already counted */
+    u->failure_events++;
     u->failures++;
     if (pool_is_down(p, u))
         return; /* one failure per down period escalates the backoff, not every query */
@@ -112,7 +116,7 @@ static struct upstream *pool_pick(struct pool *p, struct pool_request *r, size_t
     for (int round = 0; round < 2; round++) {
         for (size_t i = 0; i < p->n; i++) {
             bool tried = r->tried & (1u << i);
-            if (tried != (round == 1) || pool_is_down(p, p->ups[i]))
+            if (tried != (round == 1) || (r->refused & (1u << i)) || pool_is_down(p, p->ups[i]))
                 continue;
             *index = i;
             return p->ups[i];
@@ -140,12 +144,16 @@ static int pool_next_attempt(struct pool *p, struct pool_request *r)
         r->attempt.on_done = on_attempt_done;
         int rc = u->ops->send(u, &r->attempt);
         if (rc < 0) {
-            u->stats.failures++;
-            pool_note_failure(p, u, rc);
+            r->refused |= 1u << i;
+            if (pool_connect_error(rc)) {
+                u->stats.failures++;
+                pool_note_failure(p, u, rc, u->failure_events);
+            }
             continue;
         }
         u->stats.queries++;
         r->current = u;
+        r->sent_events = u->failure_events;
         ev_timer_set(&r->timer, p->cfg->attempt_timeout_ms / 1000.0, 0);
         ev_timer_start(p->loop, &r->timer);
         return 0;
@@ -174,7 +182,7 @@ static void on_attempt_done(struct attempt *a, int err, const uint8_t *msg, size
         return;
     }
     u->stats.failures++;
-    pool_note_failure(p, u, err);
+    pool_note_failure(p, u, err, r->sent_events);
     pool_retry(p, r, err);
 }
 
@@ -188,7 +196,7 @@ static void on_attempt_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     r->current = NULL;
     u->ops->cancel(u, &r->attempt);
     u->stats.timeouts++;
-    pool_note_failure(p, u, -ETIMEDOUT);
+    pool_note_failure(p, u, -ETIMEDOUT, r->sent_events);
     pool_retry(p, r, -ETIMEDOUT);
 }
 

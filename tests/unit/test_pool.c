@@ -305,6 +305,57 @@ static void test_cancel_withdraws_attempt(void **state)
     assert_int_equal(t.out.calls, 0);
 }
 
+/* Regression: a transport that is merely full (-ENOBUFS) is not a failing upstream. */
+static void test_full_upstream_not_charged(void **state)
+{
+    struct fixture *fx = *state;
+    fx->f[0]->send_result = -ENOBUFS;
+    struct test_req t = {0};
+    assert_int_equal(pool_submit(fx->pool, &t.r, wire, sizeof(wire), on_test_done), 0);
+    assert_int_equal(fx->f[0]->sends, 1); /* not offered the same query again */
+    assert_int_equal(fx->f[1]->sends, 1);
+    fake_finish(fx->f[1], 0);
+    assert_int_equal(fx->f[0]->base.failures, 0);
+    assert_true(fx->f[0]->base.down_until == 0);
+}
+
+/* Regression: one connection loss fails every attempt it carried; that is one failure of
+ * the upstream, not one per attempt, so a server's idle close cannot take it down. */
+static void test_one_event_one_failure(void **state)
+{
+    struct fixture *fx = *state;
+    enum { N = 5 };
+    struct test_req t[N];
+    struct attempt *carried[N];
+    memset(t, 0, sizeof(t));
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pool_submit(fx->pool, &t[i].r, wire, sizeof(wire), on_test_done), 0);
+        carried[i] = fx->f[0]->carrying;
+    }
+    for (int i = 0; i < N; i++) {
+        fx->f[0]->carrying = carried[i];
+        fake_finish(fx->f[0], -ECONNRESET);
+        /* each is retried on the second upstream */
+        fake_finish(fx->f[1], 0);
+        assert_int_equal(t[i].out.calls, 1);
+        assert_int_equal(t[i].out.err, 0);
+    }
+    assert_int_equal(fx->f[0]->base.failures, 1);
+    assert_true(fx->f[0]->base.down_until == 0);
+}
+
+/* Regression: a wrong answer on a working connection does not take the upstream down at
+ * once, as a refused connection does. */
+static void test_bad_answer_not_connect_failure(void **state)
+{
+    struct fixture *fx = *state;
+    struct test_req t = {0};
+    assert_int_equal(pool_submit(fx->pool, &t.r, wire, sizeof(wire), on_test_done), 0);
+    fake_finish(fx->f[0], -EBADMSG);
+    fake_finish(fx->f[1], 0);
+    assert_true(fx->f[0]->base.down_until == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +369,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_single_upstream_retried_after_broken_connection, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cancel_withdraws_attempt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_upstream_not_charged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_event_one_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_answer_not_connect_failure, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
