@@ -88,10 +88,15 @@ static void proxy_finish(struct query *q, const uint8_t *msg, int len)
     ev_timer_stop(p->loop, &q->deadline);
     TAILQ_REMOVE(&p->inflight, q, entry);
     p->ninflight--;
-    if (q->cancelled)
+    if (q->cancelled) {
         p->stats.abandoned++;
-    else if (len > 0)
+    } else {
+        /* The frontend unlinks q in its callback: freeing q without it would leave the
+         * frontend a dangling pointer. dns_build_error cannot fail into p->answer. */
+        if (len <= 0)
+            abort();
         q->client.ops->answer(q, msg, (size_t)len);
+    }
     free(q);
 }
 
@@ -225,9 +230,11 @@ int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct pr
 
 void proxy_query_cancel(struct query *q)
 {
-    /* The upstream attempt goes on: its answer will be dropped, and the query is freed by
-     * the usual path, by its deadline at the latest. */
+    /* The upstream slot is given back at once, so that clients that send and leave
+     * cannot fill the upstream connections with queries nobody waits for. */
     q->cancelled = true;
+    pool_cancel(&q->req);
+    proxy_finish(q, NULL, 0);
 }
 
 void proxy_fail_all(struct proxy *p)

@@ -91,8 +91,8 @@ enum { PROXY_PENDING = -1 };
 int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct proxy_client *client,
                 struct query **qp, uint8_t *out, size_t cap);
 
-/* The client of q left (its connection closed): no answer will be delivered, and q is
- * freed by the core. Never calls back. */
+/* The client of q left (its connection closed): its upstream attempt is withdrawn and q
+ * is freed now. Never calls back. */
 void proxy_query_cancel(struct query *q);
 
 /* Answer every query in flight SERVFAIL now (shutdown after the grace period). */

@@ -36,6 +36,7 @@ struct dot_conn {
     size_t rlen;
     size_t rcap;
     bool ready;
+    bool stale;   /* presumed half-open: closed from its timer, takes no new attempts */
     bool dead;    /* closed: no attempt may be added */
     bool in_read; /* inside on_data: freeing is deferred until it returns */
     bool free_pending;
@@ -152,7 +153,7 @@ static void dot_handle_frame(struct dot_conn *c, const uint8_t *msg, size_t len)
     } else if (!dns_question_equal(a->wire, a->len, msg, len)) {
         /* The ID is ours but the question is not: never accept it (DESIGN.md). The
          * attempt fails now rather than at its timeout, so that it is retried sooner. */
-        err = -EPROTO;
+        err = -EBADMSG;
         up->base.stats.unmatched++;
         log_limited(&unmatched_limit, LOG_WARNING,
                     "upstream %s: dropped an answer to a question that was not asked", url);
@@ -238,6 +239,10 @@ static void on_dot_ready(struct tls_stream *ts)
     log_debug("upstream %s: connected%s", c->up->base.spec->url,
               tls_stream_resumed(ts) ? " (session resumed)" : "");
     c->last_rx = ev_now(c->up->loop);
+    if (c->ninflight == 0) {
+        dot_conn_idle(c); /* shutdown began while it connected: nothing to carry */
+        return;
+    }
     c->timer.repeat = c->idle_timeout;
     ev_timer_again(c->up->loop, &c->timer);
 }
@@ -271,7 +276,9 @@ static void on_dot_timer(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct dot_conn *c = container_of(w, struct dot_conn, timer);
-    if (!c->ready) {
+    if (c->stale) {
+        dot_conn_close(c, -ETIMEDOUT);
+    } else if (!c->ready) {
         log_limited(&conn_limit, LOG_WARNING, "upstream %s: connection timed out",
                     c->up->base.spec->url);
         dot_conn_close(c, -ETIMEDOUT);
@@ -328,7 +335,7 @@ static struct dot_conn *dot_pick_conn(struct dot_upstream *up)
     struct dot_conn *c;
     LIST_FOREACH(c, &up->conns, entry)
     {
-        if (!idmap_full(&c->ids))
+        if (!c->stale && !idmap_full(&c->ids))
             return c;
     }
     if (up->nconns >= up->cfg->upstream_max_connections)
@@ -384,12 +391,16 @@ static void dot_cancel(struct upstream *u, struct attempt *a)
     dot_attempt_detach(c, a);
     /* An attempt given up on a connection that has stayed silent for a whole attempt
      * timeout: the connection is presumably half-open (the laptop slept, the network
-     * changed). Close it, so that the next attempts do not wait on it too. */
+     * changed). It takes no new attempts, and is closed from its timer rather than here:
+     * closing fails the other attempts it carries, and cancel must not call back. */
     double silent = ev_now(up->loop) - c->last_rx;
-    if (c->ready && silent >= up->cfg->attempt_timeout_ms / 1000.0) {
+    if (c->ready && !c->stale && silent >= up->cfg->attempt_timeout_ms / 1000.0) {
         log_limited(&conn_limit, LOG_WARNING, "upstream %s: no answer for %.1f s, reconnecting",
                     u->spec->url, silent);
-        dot_conn_close(c, -ETIMEDOUT);
+        c->stale = true;
+        ev_timer_stop(up->loop, &c->timer);
+        ev_timer_set(&c->timer, 0, 0);
+        ev_timer_start(up->loop, &c->timer);
         return;
     }
     if (c->ready && c->ninflight == 0)
