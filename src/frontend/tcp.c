@@ -27,6 +27,7 @@ enum {
     TCP_WRITE_PAUSE = 256 * 1024, /* answers waiting: stop reading queries */
     TCP_ACCEPTS_PER_WAKEUP = 16,
 };
+#define TCP_ACCEPT_RETRY_S 0.1
 
 struct tcp_listener;
 
@@ -56,6 +57,7 @@ struct tcp_listener {
     int fd;
     unsigned nconns;
     bool stopped;
+    ev_timer retry; /* accepting again after running out of descriptors */
     LIST_HEAD(, tcp_conn) conns;
 };
 
@@ -115,6 +117,7 @@ static int tcp_conn_flush(struct tcp_conn *c)
             return -1;
         }
         c->woff += (size_t)n;
+        ev_timer_again(loop, &c->idle); /* the client is reading: not idle */
     }
     if (c->woff == c->wlen) {
         c->woff = c->wlen = 0;
@@ -165,7 +168,8 @@ static int tcp_conn_dispatch(struct tcp_conn *c)
     struct proxy_client client = {.ops = &tcp_client_ops, .conn = c, .datagram = false};
     size_t off = 0;
     uint8_t out[512];
-    while (c->rlen - off >= 2 && c->inflight < l->base.cfg->tcp_max_inflight) {
+    while (c->rlen - off >= 2 && c->inflight < l->base.cfg->tcp_max_inflight &&
+           c->wlen - c->woff < TCP_WRITE_PAUSE) {
         size_t len = dns_get16(c->rbuf + off);
         if (c->rlen - off < 2 + len)
             break;
@@ -262,7 +266,9 @@ static void on_tcp_idle(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     struct tcp_conn *c = container_of(w, struct tcp_conn, idle);
-    if (c->inflight > 0 || c->wlen > c->woff) {
+    /* Answers still owed keep it open. Answers queued for a whole idle period that the
+     * client does not read do not: reading and writing both refresh this timer. */
+    if (c->inflight > 0) {
         ev_timer_again(loop, w);
         return;
     }
@@ -283,9 +289,15 @@ static void on_tcp_accept(struct ev_loop *loop, ev_io *w, int revents)
         }
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-                log_limited(&tcp_limit, LOG_WARNING, "%s: accept: %s", l->base.name,
-                            strerror(errno));
+            int e = errno;
+            if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED)
+                return;
+            log_limited(&tcp_limit, LOG_WARNING, "%s: accept: %s", l->base.name, strerror(e));
+            /* Out of descriptors (EMFILE, ENFILE) or memory: the pending connection stays
+             * in the backlog and the socket stays readable, so pause rather than spin. */
+            ev_io_stop(loop, &l->io);
+            ev_timer_set(&l->retry, TCP_ACCEPT_RETRY_S, 0);
+            ev_timer_start(loop, &l->retry);
             return;
         }
         struct tcp_conn *c = calloc(1, sizeof(*c));
@@ -307,11 +319,20 @@ static void on_tcp_accept(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+static void on_tcp_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct tcp_listener *l = container_of(w, struct tcp_listener, retry);
+    if (!l->stopped)
+        ev_io_start(loop, &l->io);
+}
+
 static void tcp_stop(struct listener *base)
 {
     struct tcp_listener *l = container_of(base, struct tcp_listener, base);
     l->stopped = true;
     ev_io_stop(base->loop, &l->io);
+    ev_timer_stop(base->loop, &l->retry);
     struct tcp_conn *c, *next;
     for (c = LIST_FIRST(&l->conns); c != NULL; c = next) {
         next = LIST_NEXT(c, entry);
@@ -337,6 +358,7 @@ static void tcp_free(struct listener *base)
     while ((c = LIST_FIRST(&l->conns)) != NULL)
         tcp_conn_close(c);
     ev_io_stop(base->loop, &l->io);
+    ev_timer_stop(base->loop, &l->retry);
     close(l->fd);
     free(l);
 }
@@ -378,6 +400,7 @@ int tcp_listener_new(struct ev_loop *loop, struct proxy *p, const struct config 
     l->base.proxy = p;
     l->base.cfg = cfg;
     LIST_INIT(&l->conns);
+    ev_init(&l->retry, on_tcp_accept_retry);
     ev_io_init(&l->io, on_tcp_accept, fd, EV_READ);
     ev_io_start(loop, &l->io);
     *out = &l->base;
