@@ -25,6 +25,7 @@ enum {
     TCP_READ_CHUNK = 16384,
     TCP_FRAME_MAX = 2 + DNS_MAX_MSG,
     TCP_WRITE_PAUSE = 256 * 1024, /* answers waiting: stop reading queries */
+    TCP_WRITE_MAX = 1024 * 1024,  /* answers waiting: the client is not reading, close */
     TCP_ACCEPTS_PER_WAKEUP = 16,
 };
 #define TCP_ACCEPT_RETRY_S 0.1
@@ -128,9 +129,16 @@ static int tcp_conn_flush(struct tcp_conn *c)
     return 0;
 }
 
-/* Queue one framed message. Returns 0 or -ENOMEM. */
+/* Queue one framed message. Returns 0, -ENOBUFS if the client has left more than
+ * TCP_WRITE_MAX bytes of answers unread (the answers in flight when reading paused can
+ * exceed the pause threshold, by up to tcp-max-inflight large answers), or -ENOMEM. */
 static int tcp_conn_queue(struct tcp_conn *c, const uint8_t *msg, size_t len)
 {
+    if (c->wlen - c->woff + 2 + len > TCP_WRITE_MAX) {
+        log_limited(&tcp_limit, LOG_WARNING, "%s: a client leaves its answers unread: closing",
+                    c->l->base.name);
+        return -ENOBUFS;
+    }
     if (c->woff > 0 && c->woff == c->wlen)
         c->woff = c->wlen = 0;
     size_t need = c->wlen + 2 + len;
