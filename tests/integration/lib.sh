@@ -352,6 +352,13 @@ EOF
     for i in $(seq 1 40); do
         printf "  local-data: 'big.test. 300 IN TXT \"%s%02d\"'\n" "$x60" "$i" >>"$conf"
     done
+    # huge.test: 200 TXT records of 240 bytes, an answer of about 50 KB (TCP only).
+    local x240
+    x240=$x60$x60$x60$x60
+    echo '  local-zone: "huge.test." static' >>"$conf"
+    for i in $(seq 100 299); do
+        printf "  local-data: 'huge.test. 300 IN TXT \"%s%03d\"'\n" "$x240" "$i" >>"$conf"
+    done
     unbound-checkconf "$conf" >"$T/unbound-checkconf.log" 2>&1 ||
         { cat "$T/unbound-checkconf.log"; fail "unbound-checkconf rejects $conf"; }
     unbound -d -c "$conf" >>"$UB_LOG" 2>&1 &
