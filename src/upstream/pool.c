@@ -46,6 +46,9 @@ void pool_free(struct pool *p)
 {
     if (p == NULL)
         return;
+    /* Freeing an upstream fails the attempts it carries, and their retries must find
+     * every other upstream refusing (draining), never one already freed. */
+    pool_drain(p);
     for (size_t i = 0; i < p->n; i++)
         p->ups[i]->ops->free(p->ups[i]);
     free(p);
