@@ -873,18 +873,19 @@ int config_parse_args(struct config *cfg, int argc, char **argv, bool *check_onl
     return 0;
 }
 
-/* "1.2.3.4:53" or "[::1]:53", for messages. */
-static void config_format_addr(const struct sockaddr_storage *ss, char *buf, size_t size)
+void config_format_addr(const struct sockaddr *addr, char *out, size_t cap)
 {
-    char host[INET6_ADDRSTRLEN];
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)addr;
         inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-        snprintf(buf, size, "[%s]:%u", host, ntohs(sin6->sin6_port));
-    } else {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        snprintf(out, cap, "[%s]:%u", host, ntohs(sin6->sin6_port));
+    } else if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
         inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-        snprintf(buf, size, "%s:%u", host, ntohs(sin->sin_port));
+        snprintf(out, cap, "%s:%u", host, ntohs(sin->sin_port));
+    } else {
+        snprintf(out, cap, "?");
     }
 }
 
@@ -931,7 +932,8 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < cfg->nlisten; i++) {
         for (size_t j = 0; j < i; j++) {
             if (config_listen_equal(&cfg->listen[i], &cfg->listen[j])) {
-                config_format_addr(&cfg->listen[i].addr, text, sizeof(text));
+                config_format_addr((const struct sockaddr *)&cfg->listen[i].addr, text,
+                                   sizeof(text));
                 snprintf(err, errlen, "listen: %s is given twice", text);
                 return -1;
             }

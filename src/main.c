@@ -103,7 +103,7 @@ static int daemon_listen(struct daemon *d)
         }
         d->nlisteners++;
         char where[64];
-        listener_format_addr(sa, where, sizeof(where));
+        config_format_addr(sa, where, sizeof(where));
         log_notice("listening on %s (udp, tcp)", where);
     }
     return 0;

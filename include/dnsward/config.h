@@ -84,6 +84,10 @@ int config_finish(struct config *cfg, char *err, size_t errlen);
 int config_parse_addr(const char *text, uint16_t default_port, struct sockaddr_storage *ss,
                       socklen_t *len);
 
+/* Write addr as "ADDR:PORT" or "[V6ADDR]:PORT" (what config_parse_addr reads) into out,
+ * truncated to cap. */
+void config_format_addr(const struct sockaddr *addr, char *out, size_t cap);
+
 /* Parse a size with an optional k, M or G suffix (powers of 1024). Returns 0 or -EINVAL. */
 int config_parse_size(const char *text, uint64_t *out);
 

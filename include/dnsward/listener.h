@@ -49,7 +49,4 @@ int tcp_listener_new(struct ev_loop *loop, struct proxy *p, const struct config 
 int listener_socket(int type, const struct sockaddr *addr, socklen_t len, const char *what,
                     char *err, size_t errlen);
 
-/* Write "ADDR:PORT" or "[ADDR]:PORT" into out. */
-void listener_format_addr(const struct sockaddr *addr, char *out, size_t cap);
-
 #endif

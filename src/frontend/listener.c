@@ -1,32 +1,12 @@
 /* listener: what the frontends share. See include/dnsward/listener.h. */
 #include "dnsward/listener.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-void listener_format_addr(const struct sockaddr *addr, char *out, size_t cap)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (addr->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        port = ntohs(in->sin_port);
-        snprintf(out, cap, "%s:%u", host, port);
-    } else if (addr->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        port = ntohs(in6->sin6_port);
-        snprintf(out, cap, "[%s]:%u", host, port);
-    } else {
-        snprintf(out, cap, "?");
-    }
-}
 
 int listener_socket(int type, const struct sockaddr *addr, socklen_t len, const char *what,
                     char *err, size_t errlen)

@@ -188,7 +188,7 @@ int udp_listener_new(struct ev_loop *loop, struct proxy *p, const struct config 
         return -ENOMEM;
     }
     char where[64];
-    listener_format_addr(addr, where, sizeof(where));
+    config_format_addr(addr, where, sizeof(where));
     snprintf(l->base.name, sizeof(l->base.name), "udp %s", where);
     int fd = listener_socket(SOCK_DGRAM, addr, len, l->base.name, err, errlen);
     if (fd < 0) {
