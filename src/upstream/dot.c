@@ -169,6 +169,21 @@ static void dot_handle_frame(struct dot_conn *c, const uint8_t *msg, size_t len)
     a->on_done(a, err, err ? NULL : msg, err ? 0 : len, err ? NULL : &ans);
 }
 
+/* Make room for need bytes of carried-over frame (at most DOT_FRAME_MAX). Returns 0 or
+ * -ENOMEM. */
+static int dot_rbuf_reserve(struct dot_conn *c, size_t need)
+{
+    if (c->rcap >= need)
+        return 0;
+    size_t cap = need < 2048 ? 2048 : need;
+    uint8_t *nb = realloc(c->rbuf, cap);
+    if (nb == NULL)
+        return -ENOMEM;
+    c->rbuf = nb;
+    c->rcap = cap;
+    return 0;
+}
+
 /* Split the stream into frames. Whole frames are handled straight from the read buffer;
  * only a frame cut by the end of a read is copied, and its buffer is bounded by the
  * largest frame there can be. */
@@ -178,18 +193,14 @@ static void on_dot_data(struct tls_stream *ts, const uint8_t *data, size_t len)
     c->last_rx = ev_now(c->up->loop);
     c->in_read = true;
     while (len > 0 && !c->dead) {
-        if (c->rlen > 0 || len < 2) {
+        if (c->rlen > 0 || len < 2 || len < 2 + (size_t)dns_get16(data)) {
+            /* A frame cut by the end of this read, or the rest of one cut before: carry
+             * it over, the length prefix first, then the body. */
             size_t need = c->rlen < 2 ? 2 : 2 + (size_t)dns_get16(c->rbuf);
             size_t take = need - c->rlen < len ? need - c->rlen : len;
-            if (c->rcap < need) {
-                size_t cap = c->rlen < 2 ? 2048 : need;
-                uint8_t *nb = realloc(c->rbuf, cap);
-                if (nb == NULL) {
-                    dot_conn_close(c, -ENOMEM);
-                    break;
-                }
-                c->rbuf = nb;
-                c->rcap = cap;
+            if (dot_rbuf_reserve(c, need) < 0) {
+                dot_conn_close(c, -ENOMEM);
+                break;
             }
             memcpy(c->rbuf + c->rlen, data, take);
             c->rlen += take;
@@ -202,21 +213,6 @@ static void on_dot_data(struct tls_stream *ts, const uint8_t *data, size_t len)
             continue;
         }
         size_t flen = dns_get16(data);
-        if (len < 2 + flen) {
-            /* Carried over: the branch above appends the rest as it comes. */
-            if (c->rcap < 2 + flen) {
-                uint8_t *nb = realloc(c->rbuf, 2 + flen);
-                if (nb == NULL) {
-                    dot_conn_close(c, -ENOMEM);
-                    break;
-                }
-                c->rbuf = nb;
-                c->rcap = 2 + flen;
-            }
-            memcpy(c->rbuf, data, len);
-            c->rlen = len;
-            break;
-        }
         dot_handle_frame(c, data + 2, flen);
         data += 2 + flen;
         len -= 2 + flen;
