@@ -51,6 +51,7 @@ enum dns_type {
     DNS_TYPE_TXT = 16,
     DNS_TYPE_AAAA = 28,
     DNS_TYPE_OPT = 41,
+    DNS_TYPE_ANY = 255,
 };
 
 enum dns_opt_code {
@@ -205,6 +206,52 @@ static inline size_t dns_udp_limit(const struct dns_query *q, uint16_t our_max)
         return DNS_CLASSIC_UDP;
     return q->udp_size < our_max ? q->udp_size : our_max;
 }
+
+/* The cache key bits of a query beyond its question: everything else in a query that can
+ * change the answer. AD is kept apart because an answer's AD bit depends on whether the
+ * client asked for it (RFC 6840 §5.7: with AD or DO set); with DO set it is implied. */
+enum {
+    DNS_KEY_EDNS = 0x01, /* the query had an OPT record: the answer carries one */
+    DNS_KEY_DO = 0x02,   /* DNSSEC records wanted (RFC 3225) */
+    DNS_KEY_CD = 0x04,   /* checking disabled (RFC 4035 §3.2.2) */
+    DNS_KEY_AD = 0x08,   /* the AD bit is wanted in the answer (AD or DO set) */
+};
+
+/* The key bits (DNS_KEY_*) of a parsed query. */
+static inline uint8_t dns_query_key_bits(const struct dns_query *q)
+{
+    uint8_t bits = 0;
+    if (q->has_edns)
+        bits |= DNS_KEY_EDNS;
+    if (q->do_bit)
+        bits |= DNS_KEY_DO | DNS_KEY_AD;
+    if (q->flags & DNS_FLAG_CD)
+        bits |= DNS_KEY_CD;
+    if (q->flags & DNS_FLAG_AD)
+        bits |= DNS_KEY_AD;
+    return bits;
+}
+
+/* What a cache needs to know of an answer's records. */
+struct dns_ttl_scan {
+    uint16_t nttl;     /* TTL fields found (every record but OPT) */
+    uint16_t opt_off;  /* offset of the OPT record, or 0 if there is none */
+    uint32_t min_ttl;  /* the smallest TTL of those records; UINT32_MAX if there are none */
+    bool negative;     /* NXDOMAIN, or NODATA: NOERROR without a record of the type asked */
+    bool has_soa;      /* an SOA record in the authority section */
+    uint32_t soa_ttl;  /* the negative lifetime the first such SOA gives (RFC 2308 §5):
+                        * the smaller of its TTL and its MINIMUM field */
+};
+
+/* Find the offset of every TTL field of msg (an answer that passed dns_answer_parse, or
+ * that dns_answer_for_client wrote) and what a cache needs to judge its lifetime. Offsets
+ * are written to ttl_off as long as cap allows; s->nttl counts them all, so nttl > cap
+ * means some were not written. "The type asked" is the question's QTYPE; an answer
+ * record of type QTYPE (any type for ANY, 255) makes the answer positive, so a CNAME
+ * chain that ends without one is NODATA. Returns 0, or -EBADMSG if msg is not a valid
+ * message (which a parsed answer never is). Pure: no allocation. */
+int dns_answer_ttls(const uint8_t *msg, size_t len, uint16_t *ttl_off, size_t cap,
+                    struct dns_ttl_scan *s);
 
 /* Write a name in presentation format ("www.example.com.") for logs. name_off points at
  * a valid (already parsed) name in msg; compression is followed. Returns the string

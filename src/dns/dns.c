@@ -503,6 +503,59 @@ int dns_answer_for_client(const uint8_t *ans, const struct dns_answer *a, const 
     return (int)n;
 }
 
+int dns_answer_ttls(const uint8_t *msg, size_t len, uint16_t *ttl_off, size_t cap,
+                    struct dns_ttl_scan *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->min_ttl = UINT32_MAX;
+    struct dns_answer a;
+    if (dns_answer_parse(msg, len, &a) < 0)
+        return -EBADMSG;
+    uint16_t qtype = dns_get16(msg + a.question_end - 4);
+    bool answered = false;
+    size_t counts[3] = {dns_get16(msg + 6), dns_get16(msg + 8), dns_get16(msg + 10)};
+    size_t off = a.question_end;
+    /* The parse has checked every record, so the walk needs no bounds of its own. */
+    for (int section = 0; section < 3; section++) {
+        for (size_t i = 0; i < counts[section]; i++) {
+            size_t fixed = off + (size_t)dns_name_check(msg, len, off, true);
+            uint16_t type = dns_get16(msg + fixed);
+            uint32_t ttl = dns_get32(msg + fixed + 4);
+            size_t rdlen = dns_get16(msg + fixed + 8);
+            size_t end = fixed + DNS_RR_FIXED + rdlen;
+            if (type == DNS_TYPE_OPT) {
+                s->opt_off = (uint16_t)off;
+                off = end;
+                continue;
+            }
+            if (s->nttl < cap)
+                ttl_off[s->nttl] = (uint16_t)(fixed + 4);
+            s->nttl++;
+            /* RFC 2181 §8: a TTL with the top bit set is treated as zero. */
+            if (ttl > INT32_MAX)
+                ttl = 0;
+            if (ttl < s->min_ttl)
+                s->min_ttl = ttl;
+            if (section == 0 && (type == qtype || qtype == DNS_TYPE_ANY))
+                answered = true;
+            if (section == 1 && type == DNS_TYPE_SOA && !s->has_soa) {
+                /* RFC 2308 §5: the negative lifetime is the smaller of the SOA's TTL and
+                 * its MINIMUM field, the last 4 bytes of its RDATA. */
+                uint32_t minimum = dns_get32(msg + end - 4);
+                if (minimum > INT32_MAX)
+                    minimum = 0;
+                s->has_soa = true;
+                s->soa_ttl = ttl < minimum ? ttl : minimum;
+            }
+            off = end;
+        }
+    }
+    /* RFC 2308 §1, §2.2: NXDOMAIN, or NOERROR without the data asked for (NODATA). */
+    uint16_t rcode = a.rcode;
+    s->negative = rcode == DNS_RCODE_NXDOMAIN || (rcode == DNS_RCODE_NOERROR && !answered);
+    return 0;
+}
+
 /* Append s to out at *pos if it fits with room for the terminator. */
 static bool dns_text_put(char *out, size_t cap, size_t *pos, const char *s, size_t n)
 {
