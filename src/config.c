@@ -57,15 +57,18 @@ enum config_type {
     CONFIG_T_NUMBER,   /* an unsigned field of any width, between min and max */
     CONFIG_T_BOOL_PAD,
     CONFIG_T_ECS,
+    CONFIG_T_BOOL,    /* a bool field: yes or no */
+    CONFIG_T_SIZE,    /* a uint64_t field, bytes with an optional k, M or G */
+    CONFIG_T_SECONDS, /* a uint32_t field, seconds with an optional s, m, h or d */
 };
 
 struct config_key {
     const char *name;
     char short_flag; /* 0: a long flag only */
     enum config_type type;
-    size_t offset; /* CONFIG_T_DURATION, CONFIG_T_NUMBER: the field in struct config */
+    size_t offset; /* the field in struct config, for the types that have one */
     size_t size;
-    unsigned long min, max; /* CONFIG_T_NUMBER */
+    unsigned long min, max; /* CONFIG_T_NUMBER, CONFIG_T_SECONDS */
     const char *arg;        /* the value's form, for the usage text */
     const char *help;       /* what it sets, for the usage text */
 };
@@ -109,6 +112,22 @@ static const struct config_key config_keys[] = {
      "tell upstreams this client subnet, as RFC 7871 allows"},
     {"max-queries", 0, CONFIG_T_NUMBER, CONFIG_FIELD(max_queries), 1, 1000000, "N",
      "queries in flight in the whole process"},
+    {"cache-size", 0, CONFIG_T_SIZE, CONFIG_FIELD(cache_size), 0, 0, "BYTES",
+     "memory for cached answers, with k, M or G; 0 turns the cache off"},
+    {"min-ttl", 0, CONFIG_T_SECONDS, CONFIG_FIELD(min_ttl), 0, 86400, "SECONDS",
+     "keep answers at least this long, whatever their TTL"},
+    {"max-ttl", 0, CONFIG_T_SECONDS, CONFIG_FIELD(max_ttl), 1, 7 * 86400, "SECONDS",
+     "keep answers at most this long"},
+    {"max-negative-ttl", 0, CONFIG_T_SECONDS, CONFIG_FIELD(max_negative_ttl), 0, 86400, "SECONDS",
+     "keep NXDOMAIN and NODATA answers at most this long"},
+    {"serve-stale", 0, CONFIG_T_BOOL, CONFIG_FIELD(serve_stale), 0, 0, "yes|no",
+     "answer from expired entries when the upstreams fail or are slow (RFC 8767)"},
+    {"stale-max-age", 0, CONFIG_T_SECONDS, CONFIG_FIELD(stale_max_age), 0, 30 * 86400, "SECONDS",
+     "keep expired entries this long for serve-stale"},
+    {"stale-client-timeout", 0, CONFIG_T_DURATION, CONFIG_FIELD(stale_client_timeout_ms), 0, 0,
+     "DURATION", "wait this long for the upstream before answering from an expired entry"},
+    {"prefetch", 0, CONFIG_T_BOOL, CONFIG_FIELD(prefetch), 0, 0, "yes|no",
+     "refresh a popular entry in the background before it expires"},
 };
 
 /* Where settings come from: the rules for list keys and pins depend on it. */
@@ -137,6 +156,14 @@ void config_init(struct config *cfg)
     cfg->pad_block = DNS_PAD_QUERY;
     cfg->ecs_len = 0;
     cfg->max_queries = 10000;
+    cfg->cache_size = 4 << 20;
+    cfg->min_ttl = 0;
+    cfg->max_ttl = 86400;
+    cfg->max_negative_ttl = 3600;
+    cfg->serve_stale = true;
+    cfg->stale_max_age = 86400;
+    cfg->stale_client_timeout_ms = 1800;
+    cfg->prefetch = true;
 }
 
 /* Value parsers: each returns 0, or -EINVAL for a malformed value and -ERANGE for one out
@@ -184,6 +211,27 @@ static int config_parse_duration(const char *text, uint32_t *ms)
             return -ERANGE;
         *ms = (uint32_t)v;
         return 0;
+    }
+    return -EINVAL;
+}
+
+/* A number of seconds with an optional unit (s, m, h, d; seconds if none). */
+static int config_parse_seconds(const char *text, uint64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t s;
+    } units[] = {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
+    const char *suffix;
+    uint64_t v;
+    int rc = config_parse_u64(text, &suffix, &v);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+        if (strcmp(suffix, units[i].suffix) == 0) {
+            *out = v * units[i].s;
+            return 0;
+        }
     }
     return -EINVAL;
 }
@@ -536,6 +584,34 @@ static int config_apply(struct config *cfg, struct config_source *src, const cha
         if (config_parse_bool(value, &yes) != 0)
             return config_fail(src, key, err, errlen, "'%s' is not yes or no", value);
         cfg->pad_block = yes ? DNS_PAD_QUERY : 0;
+        return 0;
+
+    case CONFIG_T_BOOL:
+        if (config_parse_bool(value, &yes) != 0)
+            return config_fail(src, key, err, errlen, "'%s' is not yes or no", value);
+        config_store_number(cfg, k, yes);
+        return 0;
+
+    case CONFIG_T_SIZE:
+        if (config_parse_size(value, &number) != 0)
+            return config_fail(src, key, err, errlen,
+                               "'%s' is not a size: expected a number of bytes with an optional "
+                               "k, M or G",
+                               value);
+        config_store_number(cfg, k, number);
+        return 0;
+
+    case CONFIG_T_SECONDS:
+        rc = config_parse_seconds(value, &number);
+        if (rc == -EINVAL)
+            return config_fail(src, key, err, errlen,
+                               "'%s' is not a time: expected a number with s, m, h or d "
+                               "(seconds if none)",
+                               value);
+        if (rc != 0 || number < k->min || number > k->max)
+            return config_fail(src, key, err, errlen, "must be between %lus and %lus", k->min,
+                               k->max);
+        config_store_number(cfg, k, number);
         return 0;
 
     case CONFIG_T_ECS:
@@ -929,6 +1005,11 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
                  (unsigned)cfg->attempt_timeout_ms, (unsigned)cfg->timeout_ms);
         return -1;
     }
+    if (cfg->min_ttl > cfg->max_ttl) {
+        snprintf(err, errlen, "min-ttl: must not be longer than max-ttl (%us > %us)",
+                 (unsigned)cfg->min_ttl, (unsigned)cfg->max_ttl);
+        return -1;
+    }
     for (size_t i = 0; i < cfg->nlisten; i++) {
         for (size_t j = 0; j < i; j++) {
             if (config_listen_equal(&cfg->listen[i], &cfg->listen[j])) {
@@ -954,6 +1035,32 @@ static void config_format_duration(uint32_t ms, char *buf, size_t size)
         snprintf(buf, size, "%us", (unsigned)(ms / 1000));
     else
         snprintf(buf, size, "%ums", (unsigned)ms);
+}
+
+static void config_format_seconds(uint64_t s, char *buf, size_t size)
+{
+    if (s > 0 && s % 86400 == 0)
+        snprintf(buf, size, "%llud", (unsigned long long)(s / 86400));
+    else if (s > 0 && s % 3600 == 0)
+        snprintf(buf, size, "%lluh", (unsigned long long)(s / 3600));
+    else if (s > 0 && s % 60 == 0)
+        snprintf(buf, size, "%llum", (unsigned long long)(s / 60));
+    else
+        snprintf(buf, size, "%llus", (unsigned long long)s);
+}
+
+static void config_format_size(uint64_t v, char *buf, size_t size)
+{
+    static const char units[] = "kMG";
+    int u = -1;
+    while (u < 2 && v >= 1024 && v % 1024 == 0) {
+        v /= 1024;
+        u++;
+    }
+    if (u < 0)
+        snprintf(buf, size, "%llu", (unsigned long long)v);
+    else
+        snprintf(buf, size, "%llu%c", (unsigned long long)v, units[u]);
 }
 
 static void config_format_default(const struct config *cfg, const struct config_key *k, char *buf,
@@ -994,6 +1101,15 @@ static void config_format_default(const struct config *cfg, const struct config_
         return;
     case CONFIG_T_ECS:
         snprintf(buf, size, "none");
+        return;
+    case CONFIG_T_BOOL:
+        snprintf(buf, size, "%s", config_load_number(cfg, k) ? "yes" : "no");
+        return;
+    case CONFIG_T_SIZE:
+        config_format_size(config_load_number(cfg, k), buf, size);
+        return;
+    case CONFIG_T_SECONDS:
+        config_format_seconds(config_load_number(cfg, k), buf, size);
         return;
     }
     size_t used = 0;
@@ -1084,6 +1200,8 @@ void config_usage(FILE *f)
     }
     fprintf(f, "\n"
                "DURATION is a number with ms, s, m or h (seconds if none), at most 1h.\n"
+               "SECONDS is a number with s, m, h or d (seconds if none).\n"
+               "BYTES is a number with k, M or G (powers of 1024).\n"
                "listen and upstream given on the command line replace those of the file.\n"
                "An upstream's NAME (after '#') is sent as SNI and checked in its certificate;\n"
                "without it, the certificate must carry the upstream's IP address.\n");

@@ -54,6 +54,15 @@ struct config {
     uint8_t ecs[20];                   /* ECS option data to send upstream (RFC 7871) */
     uint16_t ecs_len;                  /* 0: no ECS (the default) */
     unsigned max_queries;              /* queries in flight in the whole process */
+
+    uint64_t cache_size;              /* bytes; 0: no cache */
+    uint32_t min_ttl;                 /* seconds */
+    uint32_t max_ttl;                 /* seconds */
+    uint32_t max_negative_ttl;        /* seconds */
+    bool serve_stale;                 /* RFC 8767 */
+    uint32_t stale_max_age;           /* seconds an expired entry is kept for serve-stale */
+    uint32_t stale_client_timeout_ms; /* wait before a stale answer is given */
+    bool prefetch;
 };
 
 /* Fill *cfg with the built-in defaults, without listeners or upstreams (see
