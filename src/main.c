@@ -36,6 +36,7 @@ struct daemon {
     size_t nlisteners;
     ev_signal sigint;
     ev_signal sigterm;
+    ev_signal sigusr1;
     ev_timer shutdown_poll;
     ev_tstamp shutdown_deadline; /* queries still in flight then get SERVFAIL */
     ev_tstamp flush_deadline;    /* then the loop ends, whatever is left */
@@ -87,6 +88,14 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     ev_timer_again(loop, &d->shutdown_poll);
 }
 
+static void on_sigusr1(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct daemon *d = w->data;
+    proxy_log_stats(d->proxy, LOG_NOTICE);
+}
+
 static int daemon_listen(struct daemon *d)
 {
     char err[256];
@@ -123,6 +132,7 @@ static void daemon_cleanup(struct daemon *d)
     if (d->loop != NULL) {
         ev_signal_stop(d->loop, &d->sigint);
         ev_signal_stop(d->loop, &d->sigterm);
+        ev_signal_stop(d->loop, &d->sigusr1);
         ev_timer_stop(d->loop, &d->shutdown_poll);
         ev_loop_destroy(d->loop);
     }
@@ -189,6 +199,9 @@ int main(int argc, char **argv)
     d.sigint.data = d.sigterm.data = &d;
     ev_signal_start(d.loop, &d.sigint);
     ev_signal_start(d.loop, &d.sigterm);
+    ev_signal_init(&d.sigusr1, on_sigusr1, SIGUSR1);
+    d.sigusr1.data = &d;
+    ev_signal_start(d.loop, &d.sigusr1);
     ev_init(&d.shutdown_poll, on_shutdown_poll);
 
     ev_run(d.loop, 0);
@@ -199,6 +212,7 @@ int main(int argc, char **argv)
                (unsigned long long)st->queries, (unsigned long long)st->answered,
                (unsigned long long)st->servfail, (unsigned long long)st->formerr,
                (unsigned long long)st->dropped);
+    proxy_log_stats(d.proxy, LOG_NOTICE);
     status = 0;
 out:
     daemon_cleanup(&d);

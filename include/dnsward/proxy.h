@@ -2,14 +2,23 @@
  *
  * A frontend hands each message it reads to proxy_query, with a struct proxy_client that
  * says how to answer. The core validates it (a bad query is answered FORMERR, NOTIMP or
- * BADVERS, or dropped, and never reaches an upstream), builds the padded query for the
- * upstream, submits it to the pool, and answers the client, by the query's deadline,
- * with the upstream's answer (the client's ID and spelling of the name, truncated to
- * what a UDP client may receive) or with SERVFAIL. The core never branches on transport:
- * the only thing it knows of one is the largest answer its client may receive.
+ * BADVERS, or dropped, and never reaches an upstream) and looks it up in the cache: a
+ * fresh entry is the answer at once. Otherwise the query joins the flight of identical
+ * queries already on their way upstream, or starts one: a flight builds the padded query
+ * for the upstream, submits it to the pool, stores the answer in the cache, and answers
+ * every query waiting on it (each with its own ID and spelling of the name, truncated to
+ * what a UDP client may receive), by the deadline, with the answer or SERVFAIL.
+ *
+ * Serve-stale (RFC 8767): when the cache holds an expired entry, a flight that has no
+ * answer after stale-client-timeout answers its queries from it (TTL 30) and goes on in
+ * the background; so does a flight that fails. After a failed refresh the stale entry is
+ * answered at once for a few seconds. Prefetch: a hit in the last tenth of an entry's
+ * lifetime starts a background flight that refreshes it. The core never branches on
+ * transport: the only thing it knows of one is the largest answer its client may receive.
  *
  * Ownership: the core owns every struct query it creates, from proxy_query until just
- * after it has called the client's answer callback (or the client cancelled it).
+ * after it has called the client's answer callback (or the client cancelled it), and
+ * every flight.
  */
 #ifndef DNSWARD_PROXY_H
 #define DNSWARD_PROXY_H
@@ -21,10 +30,12 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include "dnsward/cache.h"
 #include "dnsward/dns.h"
 #include "dnsward/pool.h"
 
 struct config;
+struct flight;
 struct proxy;
 struct query;
 
@@ -44,50 +55,54 @@ struct proxy_client {
     bool datagram; /* answers are limited to dns_udp_limit() and truncated */
 };
 
+/* A client's query waiting for an answer from upstream. */
 struct query {
-    struct proxy *proxy;
     struct proxy_client client;
     TAILQ_ENTRY(query) client_entry; /* for the frontend's own list of its queries */
-    TAILQ_ENTRY(query) entry;        /* the proxy's list of queries in flight */
+    TAILQ_ENTRY(query) entry;        /* in its flight's list of waiters */
+    struct flight *flight;           /* the upstream query it waits for */
     struct dns_query q;              /* offsets into msg */
-    struct pool_request req;
-    ev_timer deadline;
-    bool cancelled; /* the client left: nobody to answer */
     uint16_t len;
-    uint16_t up_len;
-    uint8_t *up_msg; /* the query as sent upstream (in the same allocation) */
-    uint8_t msg[];   /* the client's query */
+    uint8_t msg[]; /* the client's query */
 };
 TAILQ_HEAD(query_list, query);
 
 struct proxy_stats {
-    uint64_t queries;   /* messages handed to proxy_query */
-    uint64_t dropped;   /* dropped without an answer (not a query, too short) */
-    uint64_t formerr;   /* answered FORMERR */
-    uint64_t notimp;    /* answered NOTIMP */
-    uint64_t badvers;   /* answered BADVERS */
-    uint64_t forwarded; /* sent to the pool */
-    uint64_t answered;  /* answered with an upstream's answer */
-    uint64_t truncated; /* of which truncated for UDP */
-    uint64_t servfail;  /* answered SERVFAIL: no upstream, deadline, overload */
-    uint64_t abandoned; /* cancelled by their client before the answer */
+    uint64_t queries;    /* messages handed to proxy_query */
+    uint64_t dropped;    /* dropped without an answer (not a query, too short) */
+    uint64_t formerr;    /* answered FORMERR */
+    uint64_t notimp;     /* answered NOTIMP */
+    uint64_t badvers;    /* answered BADVERS */
+    uint64_t cached;     /* answered from a fresh cache entry */
+    uint64_t stale;      /* answered from an expired cache entry (serve-stale) */
+    uint64_t coalesced;  /* joined a flight another query had started */
+    uint64_t forwarded;  /* flights sent to the pool, prefetches and refreshes included */
+    uint64_t prefetched; /* of which prefetches */
+    uint64_t answered;   /* answered with an upstream's answer */
+    uint64_t truncated;  /* answers truncated for UDP */
+    uint64_t servfail;   /* answered SERVFAIL: no upstream, deadline, overload */
+    uint64_t abandoned;  /* cancelled by their client before the answer */
 };
 
-/* A core over pool; cfg and pool must outlive it. Returns NULL on allocation failure. */
+/* A core over pool, with a cache of cfg->cache_size; cfg and pool must outlive it. Returns
+ * NULL on allocation failure. */
 struct proxy *proxy_new(struct ev_loop *loop, const struct config *cfg, struct pool *pool);
 
-/* Free the core. Queries still in flight are answered SERVFAIL first. */
+/* Free the core and its cache. Queries still in flight are answered SERVFAIL first. */
 void proxy_free(struct proxy *p);
 
 enum { PROXY_PENDING = -1 };
 
 /* Handle one message from a client.
  * Returns:
- *   > 0            an immediate answer (an error answer) of that length is in out;
+ *   > 0            an immediate answer of that length is in out: an error answer, or an
+ *                  answer from the cache;
  *   0              drop it silently;
  *   PROXY_PENDING  the query was taken: *qp is set, and client->ops->answer will be called
  *                  once, later, unless the frontend cancels it with proxy_query_cancel.
- * out must hold at least 512 bytes. msg is borrowed for the call. */
+ * out must hold at least 512 bytes; a cached answer longer than cap is truncated (TC=1),
+ * so cap should be the largest answer the client may receive (udp-max-size for a
+ * datagram client, 65535 for a stream). msg is borrowed for the call. */
 int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct proxy_client *client,
                 struct query **qp, uint8_t *out, size_t cap);
 
@@ -95,12 +110,20 @@ int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct pr
  * is freed now. Never calls back. */
 void proxy_query_cancel(struct query *q);
 
-/* Answer every query in flight SERVFAIL now (shutdown after the grace period). */
+/* Answer every query in flight SERVFAIL now and end every flight, background ones too
+ * (shutdown after the grace period). */
 void proxy_fail_all(struct proxy *p);
 
-/* Queries in flight. */
+/* Client queries waiting for an upstream, plus background flights (prefetches and
+ * refreshes): the work shutdown waits for. */
 size_t proxy_inflight(const struct proxy *p);
 
 const struct proxy_stats *proxy_stats(const struct proxy *p);
+
+/* The core's cache, for its statistics. */
+const struct cache *proxy_cache(const struct proxy *p);
+
+/* Write one line of the core's and the cache's counters to the log at level. */
+void proxy_log_stats(const struct proxy *p, int level);
 
 #endif

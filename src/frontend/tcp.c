@@ -60,6 +60,7 @@ struct tcp_listener {
     bool stopped;
     ev_timer retry; /* accepting again after running out of descriptors */
     LIST_HEAD(, tcp_conn) conns;
+    uint8_t answer[DNS_MAX_MSG]; /* an immediate answer (a cache hit), until it is queued */
 };
 
 static struct log_limit tcp_limit = LOG_LIMIT_INIT(10, 3);
@@ -175,19 +176,19 @@ static int tcp_conn_dispatch(struct tcp_conn *c)
     struct tcp_listener *l = c->l;
     struct proxy_client client = {.ops = &tcp_client_ops, .conn = c, .datagram = false};
     size_t off = 0;
-    uint8_t out[512];
     while (c->rlen - off >= 2 && c->inflight < l->base.cfg->tcp_max_inflight &&
            c->wlen - c->woff < TCP_WRITE_PAUSE) {
         size_t len = dns_get16(c->rbuf + off);
         if (c->rlen - off < 2 + len)
             break;
         struct query *q;
-        int rc = proxy_query(l->base.proxy, c->rbuf + off + 2, len, &client, &q, out, sizeof(out));
+        int rc = proxy_query(l->base.proxy, c->rbuf + off + 2, len, &client, &q, l->answer,
+                             sizeof(l->answer));
         off += 2 + len;
         if (rc == PROXY_PENDING) {
             TAILQ_INSERT_TAIL(&c->queries, q, client_entry);
             c->inflight++;
-        } else if (rc > 0 && tcp_conn_queue(c, out, (size_t)rc) < 0) {
+        } else if (rc > 0 && tcp_conn_queue(c, l->answer, (size_t)rc) < 0) {
             return -1;
         }
     }

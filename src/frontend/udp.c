@@ -1,7 +1,7 @@
 /* udp: the plain DNS frontend over UDP.
  *
  * Datagrams are read and written in batches (recvmmsg/sendmmsg): answers the core gives
- * at once (error answers now, cache hits later) leave in one sendmmsg per batch read.
+ * at once (cache hits, error answers) leave in one sendmmsg per batch read.
  * Answers that come back from an upstream are collected, and leave in one sendmmsg
  * before the event loop next waits (an ev_prepare watcher) or when a batch is full: one
  * TLS read from an upstream often completes dozens of queries. A datagram answer that
@@ -23,7 +23,6 @@
 enum {
     UDP_BATCH = 32,
     UDP_RX_MAX = 4096,     /* a query is far smaller; a longer datagram is not a query */
-    UDP_TX_MAX = 512,      /* immediate answers are error answers: header, question, OPT */
     UDP_ANSWER_MAX = 4096, /* the largest udp-max-size */
     UDP_BATCHES_PER_WAKEUP = 8,
     UDP_SOCKET_BUFFER = 4 * 1024 * 1024,
@@ -40,7 +39,7 @@ struct udp_listener {
     struct mmsghdr tx[UDP_BATCH];
     struct iovec tx_iov[UDP_BATCH];
     uint8_t rx_buf[UDP_BATCH][UDP_RX_MAX];
-    uint8_t tx_buf[UDP_BATCH][UDP_TX_MAX];
+    uint8_t tx_buf[UDP_BATCH][UDP_ANSWER_MAX];
     /* upstream answers waiting for the next flush */
     ev_prepare flush;
     unsigned nout;
@@ -131,7 +130,7 @@ static void on_udp_readable(struct ev_loop *loop, ev_io *w, int revents)
             client.peerlen = l->rx[i].msg_hdr.msg_namelen;
             struct query *q;
             int rc = proxy_query(l->base.proxy, l->rx_buf[i], l->rx[i].msg_len, &client, &q,
-                                 l->tx_buf[ntx], UDP_TX_MAX);
+                                 l->tx_buf[ntx], UDP_ANSWER_MAX);
             if (rc <= 0)
                 continue;
             l->tx_iov[ntx] = (struct iovec){.iov_base = l->tx_buf[ntx], .iov_len = (size_t)rc};
