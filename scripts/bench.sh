@@ -1,29 +1,37 @@
 #!/usr/bin/env bash
-# bench.sh: measure dnsward with dnsperf, every query a cache miss forwarded over DoT.
+# bench.sh: measure dnsward with dnsperf against the same job done by its peers.
 #
-#   scripts/bench.sh [-l SECONDS] [-r ROUNDS] [-q OUTSTANDING]
+#   scripts/bench.sh [-s miss|hit|memory] [-l SECONDS] [-r ROUNDS] [-q OUTSTANDING] [-n NAMES]
 #
 # Starts, all on 127.0.0.1: an Unbound upstream serving DoT from local data (a test CA
 # made here), dnsward in front of it, and, when installed, the same job done by Unbound
-# as a DoT forwarder and by stubby. Each round runs every target once, in turn, with new
-# names; the table shows medians and each target's rate as a ratio of dnsward's.
-# Builds build/dnsward if needed. Stops only what it started.
+# as a caching DoT forwarder and by stubby (which has no cache). Scenarios:
+#   miss    (default) a new name every query: every query is forwarded over DoT
+#   hit     1,000 names, asked once to fill the cache, then over and over
+#   memory  NAMES (default 100,000) new names, each asked once; the table shows each
+#           target's resident memory before and after, and the growth
+# For miss and hit each round runs every target once, in turn; the table shows medians
+# and each target's rate as a ratio of dnsward's. Builds build/dnsward if needed. Stops
+# only what it started. DNSWARD_BIN names another binary to measure (a Release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-secs=5 rounds=3 outstanding=200
-while getopts "l:r:q:" o; do
+scenario=miss secs=5 rounds=3 outstanding=200 nnames=100000
+while getopts "s:l:r:q:n:" o; do
     case $o in
+    s) scenario=$OPTARG ;;
     l) secs=$OPTARG ;;
     r) rounds=$OPTARG ;;
     q) outstanding=$OPTARG ;;
-    *) sed -n '2,11p' "$0"; exit 2 ;;
+    n) nnames=$OPTARG ;;
+    *) sed -n '2,15p' "$0"; exit 2 ;;
     esac
 done
+[[ $scenario =~ ^(miss|hit|memory)$ ]] || { sed -n '2,15p' "$0"; exit 2; }
 for t in dnsperf unbound openssl; do
     command -v $t >/dev/null || { echo "bench: $t is missing (scripts/setup.sh installs it)" >&2; exit 2; }
 done
-[[ -x build/dnsward ]] || { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j "$(nproc)" >/dev/null; }
+[[ -x ${DNSWARD_BIN:-build/dnsward} ]] || { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j "$(nproc)" >/dev/null; }
 
 dir=$(mktemp -d)
 pids=()
@@ -71,6 +79,8 @@ server:
 $common
   do-not-query-localhost: no
   module-config: "iterator"
+  msg-cache-size: 256m
+  rrset-cache-size: 256m
   tls-cert-bundle: "$dir/ca.pem"
   local-zone: "test." nodefault
 forward-zone:
@@ -100,24 +110,53 @@ start() { # name command...
 }
 start upstream unbound -d -c "$dir/upstream.conf"
 sleep 1
-start dnsward build/dnsward -l 127.0.0.1:$DNSWARD -u "tls://127.0.0.1:$UP_DOT#upstream.test" \
-    --ca-file "$dir/ca.pem"
-targets=("dnsward 127.0.0.1 $DNSWARD")
+# A budget that holds every name of the memory scenario, as the peers' caches do.
+start dnsward "${DNSWARD_BIN:-build/dnsward}" -l 127.0.0.1:$DNSWARD -u "tls://127.0.0.1:$UP_DOT#upstream.test" \
+    --ca-file "$dir/ca.pem" --cache-size 256M
+targets=("dnsward 127.0.0.1 $DNSWARD ${pids[-1]}")
 start unbound-fwd unbound -d -c "$dir/fwd.conf"
-targets+=("unbound-fwd 127.0.0.1 $UNBOUND_FWD")
-if command -v stubby >/dev/null; then
+targets+=("unbound-fwd 127.0.0.1 $UNBOUND_FWD ${pids[-1]}")
+if command -v stubby >/dev/null && [[ $scenario != memory ]]; then
     start stubby stubby -C "$dir/stubby.yml"
-    targets+=("stubby 127.0.0.1 $STUBBY")
+    targets+=("stubby 127.0.0.1 $STUBBY ${pids[-1]}")
 fi
 sleep 2
 
-awk -v n=$((400000 * rounds * ${#targets[@]})) -v seed=$RANDOM 'BEGIN { srand(seed);
-    for (i = 0; i < n; i++) printf "m%d-%d.bench.test A\n", i, int(rand() * 1e9) }' >"$dir/names"
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+if [[ $scenario == memory ]]; then
+    awk -v n="$nnames" -v seed=$RANDOM 'BEGIN { srand(seed);
+        for (i = 0; i < n; i++) printf "mem%d-%d.bench.test A\n", i, int(rand() * 1e9) }' >"$dir/names"
+    printf "%-12s %10s %10s %10s %10s\n" target names rss-MB-before rss-MB-after growth-MB
+    for t in "${targets[@]}"; do
+        read -r name host port pid <<<"$t"
+        before=$(rss_kb "$pid")
+        out=$(dnsperf -s "$host" -p "$port" -d "$dir/names" -n 1 -q "$outstanding" 2>&1 || true)
+        sleep 1
+        after=$(rss_kb "$pid")
+        done=$(awk '/Queries completed:/ { print $3 }' <<<"$out")
+        awk -v n="$name" -v q="${done:-0}" -v b="$before" -v a="$after" 'BEGIN {
+            printf "%-12s %10d %10.1f %10.1f %10.1f\n", n, q, b / 1024, a / 1024, (a - b) / 1024 }'
+    done
+    echo "scenario=memory names=$nnames outstanding=$outstanding"
+    exit 0
+fi
+
+if [[ $scenario == hit ]]; then
+    for i in $(seq 1 1000); do echo "h$i.bench.test A"; done >"$dir/names"
+    for t in "${targets[@]}"; do
+        read -r name host port _ <<<"$t"
+        dnsperf -s "$host" -p "$port" -d "$dir/names" -n 1 >/dev/null 2>&1 || true
+    done
+else
+    awk -v n=$((400000 * rounds * ${#targets[@]})) -v seed=$RANDOM 'BEGIN { srand(seed);
+        for (i = 0; i < n; i++) printf "m%d-%d.bench.test A\n", i, int(rand() * 1e9) }' >"$dir/names"
+fi
 
 : >"$dir/results"
 for r in $(seq 1 "$rounds"); do
     for i in "${!targets[@]}"; do
-        read -r name host port <<<"${targets[$i]}"
+        read -r name host port _ <<<"${targets[$i]}"
         out=$(dnsperf -s "$host" -p "$port" -d "$dir/names" -l "$secs" -q "$outstanding" 2>&1 || true)
         qps=$(awk '/Queries per second:/ { print $4 }' <<<"$out")
         lost=$(awk '/Queries lost:/ { gsub(/[()%]/, "", $4); print $4 }' <<<"$out")
@@ -138,4 +177,4 @@ awk '{ q[$1] = q[$1] " " $2; x[$1] = x[$1] " " $3; n = ($1 + 1 > n) ? $1 + 1 : n
         read -r name _ <<<"${targets[$i]}"
         printf "%-12s %12.0f %8.2f %8s\n" "$name" "$qps" "$(awk -v a="$qps" -v b="$ref" 'BEGIN { print (b > 0) ? a / b : 0 }')" "$lost"
     done
-echo "scenario=miss seconds=$secs rounds=$rounds outstanding=$outstanding"
+echo "scenario=$scenario seconds=$secs rounds=$rounds outstanding=$outstanding"
