@@ -174,7 +174,7 @@ static int cache_rehash(struct cache *c, size_t n)
     if (b == NULL)
         return -ENOMEM;
     struct cache_entry *e;
-    TAILQ_FOREACH (e, &c->lru, lru) {
+    TAILQ_FOREACH(e, &c->lru, lru) {
         size_t i = e->hash & (n - 1);
         e->next = b[i];
         b[i] = e;
@@ -324,8 +324,8 @@ uint32_t cache_entry_ttl(const struct cache_entry *e, uint32_t now)
 bool cache_entry_prefetch(struct cache *c, struct cache_entry *e, uint32_t now)
 {
     uint32_t left = cache_entry_ttl(e, now);
-    if (left == 0 || e->lifetime < CACHE_PREFETCH_MIN_LIFETIME || (uint64_t)left * 10 > e->lifetime ||
-        (e->flags & CACHE_E_PREFETCHED))
+    if (left == 0 || e->lifetime < CACHE_PREFETCH_MIN_LIFETIME ||
+        (uint64_t)left * 10 > e->lifetime || (e->flags & CACHE_E_PREFETCHED))
         return false;
     e->flags |= CACHE_E_PREFETCHED;
     c->stats.prefetches++;

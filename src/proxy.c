@@ -140,7 +140,7 @@ size_t proxy_inflight(const struct proxy *p)
 {
     size_t n = p->nwaiting;
     const struct flight *f;
-    TAILQ_FOREACH (f, &p->flights, entry)
+    TAILQ_FOREACH(f, &p->flights, entry)
         if (f->nwaiters == 0)
             n++;
     return n;
@@ -356,7 +356,7 @@ static void on_flight_timer(struct ev_loop *loop, ev_timer *w, int revents)
 static struct flight *flight_find(struct proxy *p, const struct cache_key *k)
 {
     struct flight *f;
-    LIST_FOREACH (f, &p->buckets[k->hash & (p->nbuckets - 1)], bucket_entry)
+    LIST_FOREACH(f, &p->buckets[k->hash & (p->nbuckets - 1)], bucket_entry)
         if (!f->done && f->nwaiters < PROXY_MAX_WAITERS && cache_key_equal(&f->key, k))
             return f;
     return NULL;
@@ -364,9 +364,8 @@ static struct flight *flight_find(struct proxy *p, const struct cache_key *k)
 
 /* Send the query (msg, *dq) with key k upstream as a new flight. Returns 0 and sets *out,
  * or a negative errno: -EAGAIN when no upstream can take it now, -ENOSPC, -ENOMEM. */
-static int flight_start(struct proxy *p, const struct cache_key *k, const uint8_t *msg,
-                        size_t len, const struct dns_query *dq, bool background,
-                        struct flight **out)
+static int flight_start(struct proxy *p, const struct cache_key *k, const uint8_t *msg, size_t len,
+                        const struct dns_query *dq, bool background, struct flight **out)
 {
     uint8_t up[PROXY_UPSTREAM_QUERY_MAX];
     int up_len = dns_upstream_query(msg, dq, &p->up_opts, up, sizeof(up));

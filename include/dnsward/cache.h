@@ -70,8 +70,8 @@ struct cache_stats {
  * find the same entry later (the proxy's in-flight table uses it too). */
 struct cache_key {
     uint32_t hash;
-    uint16_t len;                     /* QNAME, QTYPE and QCLASS: the question's wire length */
-    uint8_t bits;                     /* DNS_KEY_* */
+    uint16_t len;                       /* QNAME, QTYPE and QCLASS: the question's wire length */
+    uint8_t bits;                       /* DNS_KEY_* */
     uint8_t question[DNS_MAX_NAME + 4]; /* in lower case */
 };
 

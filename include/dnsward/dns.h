@@ -234,13 +234,13 @@ static inline uint8_t dns_query_key_bits(const struct dns_query *q)
 
 /* What a cache needs to know of an answer's records. */
 struct dns_ttl_scan {
-    uint16_t nttl;     /* TTL fields found (every record but OPT) */
-    uint16_t opt_off;  /* offset of the OPT record, or 0 if there is none */
-    uint32_t min_ttl;  /* the smallest TTL of those records; UINT32_MAX if there are none */
-    bool negative;     /* NXDOMAIN, or NODATA: NOERROR without a record of the type asked */
-    bool has_soa;      /* an SOA record in the authority section */
-    uint32_t soa_ttl;  /* the negative lifetime the first such SOA gives (RFC 2308 §5):
-                        * the smaller of its TTL and its MINIMUM field */
+    uint16_t nttl;    /* TTL fields found (every record but OPT) */
+    uint16_t opt_off; /* offset of the OPT record, or 0 if there is none */
+    uint32_t min_ttl; /* the smallest TTL of those records; UINT32_MAX if there are none */
+    bool negative;    /* NXDOMAIN, or NODATA: NOERROR without a record of the type asked */
+    bool has_soa;     /* an SOA record in the authority section */
+    uint32_t soa_ttl; /* the negative lifetime the first such SOA gives (RFC 2308 §5):
+                       * the smaller of its TTL and its MINIMUM field */
 };
 
 /* Find the offset of every TTL field of msg (an answer that passed dns_answer_parse, or

@@ -329,8 +329,7 @@ fail_conn:
 static struct dot_conn *dot_pick_conn(struct dot_upstream *up)
 {
     struct dot_conn *c;
-    LIST_FOREACH(c, &up->conns, entry)
-    {
+    LIST_FOREACH(c, &up->conns, entry) {
         if (!c->stale && !idmap_full(&c->ids))
             return c;
     }
