@@ -21,7 +21,7 @@
 #include "dnsward/util.h"
 
 enum {
-    UDP_BATCH = 32,
+    UDP_BATCH = 64,
     UDP_RX_MAX = 4096,     /* a query is far smaller; a longer datagram is not a query */
     UDP_ANSWER_MAX = 4096, /* the largest udp-max-size */
     UDP_BATCHES_PER_WAKEUP = 8,
