@@ -59,8 +59,9 @@ static void write_conf(const char *text)
  * added), on a fresh configuration. */
 static int parse_args(struct config *cfg, bool *check, char *err, size_t errlen, ...)
 {
-    char *argv[48];
-    static char storage[48][512];
+    enum { MAX_ARGS = 80 };
+    char *argv[MAX_ARGS];
+    static char storage[MAX_ARGS][512];
     int argc = 0;
     va_list ap;
 
@@ -69,7 +70,7 @@ static int parse_args(struct config *cfg, bool *check, char *err, size_t errlen,
     argc++;
     va_start(ap, errlen);
     for (const char *a; (a = va_arg(ap, const char *)) != NULL; argc++) {
-        assert_true(argc < 47);
+        assert_true(argc < MAX_ARGS - 1);
         snprintf(storage[argc], sizeof(storage[argc]), "%s", a);
         argv[argc] = storage[argc];
     }
@@ -150,6 +151,14 @@ static void assert_defaults(const struct config *cfg)
     assert_int_equal(cfg->pad_block, 128);
     assert_int_equal(cfg->ecs_len, 0);
     assert_int_equal(cfg->max_queries, 10000);
+    assert_true(cfg->cache_size == 4u << 20);
+    assert_int_equal(cfg->min_ttl, 0);
+    assert_int_equal(cfg->max_ttl, 86400);
+    assert_int_equal(cfg->max_negative_ttl, 3600);
+    assert_true(cfg->serve_stale);
+    assert_int_equal(cfg->stale_max_age, 86400);
+    assert_int_equal(cfg->stale_client_timeout_ms, 1800);
+    assert_true(cfg->prefetch);
 }
 
 static void assert_default_lists(const struct config *cfg)
@@ -203,7 +212,15 @@ static const char every_key_file[] = "listen = 192.0.2.1\n"
                                      "upstream-max-inflight = 4096\n"
                                      "padding = no\n"
                                      "edns-client-subnet = 192.0.2.0/24\n"
-                                     "max-queries = 1000000\n";
+                                     "max-queries = 1000000\n"
+                                     "cache-size = 512k\n"
+                                     "min-ttl = 1m\n"
+                                     "max-ttl = 2h\n"
+                                     "max-negative-ttl = 30\n"
+                                     "serve-stale = no\n"
+                                     "stale-max-age = 2d\n"
+                                     "stale-client-timeout = 500ms\n"
+                                     "prefetch = off\n";
 
 static void assert_every_key(const struct config *cfg)
 {
@@ -231,6 +248,14 @@ static void assert_every_key(const struct config *cfg)
     assert_int_equal(cfg->ecs_len, sizeof(ecs));
     assert_memory_equal(cfg->ecs, ecs, sizeof(ecs));
     assert_int_equal(cfg->max_queries, 1000000);
+    assert_int_equal(cfg->cache_size, 512 * 1024);
+    assert_int_equal(cfg->min_ttl, 60);
+    assert_int_equal(cfg->max_ttl, 7200);
+    assert_int_equal(cfg->max_negative_ttl, 30);
+    assert_false(cfg->serve_stale);
+    assert_int_equal(cfg->stale_max_age, 2 * 86400);
+    assert_int_equal(cfg->stale_client_timeout_ms, 500);
+    assert_false(cfg->prefetch);
 }
 
 static void test_every_key_from_file(void **state)
@@ -276,14 +301,17 @@ static void test_every_key_from_flags(void **state)
     bool check = true;
     char err[CONFIG_ERR_LEN];
     assert_int_equal(
-        parse_args(
-            &cfg, &check, err, sizeof(err), "-l", "192.0.2.1", "--listen", "[2001:db8::1]:5353",
-            "--upstream", "tls://9.9.9.9:8853#dns.quad9.net", "--pin-sha256", PIN_A, "--ca-file",
-            "/dev/null", "--log-level", "debug", "--timeout", "5s", "--attempt-timeout", "2s",
-            "--max-attempts", "5", "--udp-max-size", "4096", "--tcp-max-connections", "10",
-            "--tcp-max-inflight=20", "--tcp-idle-timeout", "1m", "--upstream-idle-timeout", "1h",
-            "--upstream-max-connections", "64", "--upstream-max-inflight", "4096", "--padding",
-            "no", "--edns-client-subnet", "192.0.2.0/24", "--max-queries", "1000000", NULL),
+        parse_args(&cfg, &check, err, sizeof(err), "-l", "192.0.2.1", "--listen",
+                   "[2001:db8::1]:5353", "--upstream", "tls://9.9.9.9:8853#dns.quad9.net",
+                   "--pin-sha256", PIN_A, "--ca-file", "/dev/null", "--log-level", "debug",
+                   "--timeout", "5s", "--attempt-timeout", "2s", "--max-attempts", "5",
+                   "--udp-max-size", "4096", "--tcp-max-connections", "10", "--tcp-max-inflight=20",
+                   "--tcp-idle-timeout", "1m", "--upstream-idle-timeout", "1h",
+                   "--upstream-max-connections", "64", "--upstream-max-inflight", "4096",
+                   "--padding", "no", "--edns-client-subnet", "192.0.2.0/24", "--max-queries",
+                   "1000000", "--cache-size", "512k", "--min-ttl", "1m", "--max-ttl", "2h",
+                   "--max-negative-ttl", "30", "--serve-stale", "no", "--stale-max-age", "2d",
+                   "--stale-client-timeout", "500ms", "--prefetch", "off", NULL),
         0);
     assert_string_equal(err, "");
     assert_false(check);
@@ -761,6 +789,57 @@ static void test_sizes(void **state)
     }
 }
 
+/* Cache lifetimes: seconds with s, m, h or d, within each key's range; sizes and
+ * switches as the other keys take them. */
+static void test_cache_keys(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint32_t s;
+    } good[] = {{"0", 0}, {"90", 90}, {"90s", 90}, {"2m", 120}, {"1h", 3600}, {"1d", 86400}};
+    static const char *const malformed[] = {"", "d", "1.5h", "1 d", "-1", "1w", "1ms", "1D"};
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    char expect[CONFIG_ERR_LEN];
+
+    config_init(&cfg);
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(config_set(&cfg, "min-ttl", good[i].text, "f:1", err, sizeof(err)), 0);
+        assert_int_equal(cfg.min_ttl, good[i].s);
+    }
+    for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+        assert_int_equal(config_set(&cfg, "min-ttl", malformed[i], "f:1", err, sizeof(err)), -1);
+        snprintf(expect, sizeof(expect),
+                 "f:1: min-ttl: '%s' is not a time: expected a number with s, m, h or d "
+                 "(seconds if none)",
+                 malformed[i]);
+        assert_string_equal(err, expect);
+    }
+    assert_int_equal(config_set(&cfg, "min-ttl", "2d", "f:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:1: min-ttl: must be between 0s and 86400s");
+    assert_int_equal(config_set(&cfg, "max-ttl", "0", "f:2", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:2: max-ttl: must be between 1s and 604800s");
+    assert_int_equal(config_set(&cfg, "max-ttl", "7d", "f:2", err, sizeof(err)), 0);
+    assert_int_equal(cfg.max_ttl, 7 * 86400);
+
+    assert_int_equal(config_set(&cfg, "cache-size", "0", "f:3", err, sizeof(err)), 0);
+    assert_true(cfg.cache_size == 0);
+    assert_int_equal(config_set(&cfg, "cache-size", "1G", "f:3", err, sizeof(err)), 0);
+    assert_true(cfg.cache_size == 1u << 30);
+    assert_int_equal(config_set(&cfg, "cache-size", "4MB", "f:3", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:3: cache-size: '4MB' is not a size: expected a number of bytes "
+                             "with an optional k, M or G");
+
+    assert_int_equal(config_set(&cfg, "serve-stale", "off", "f:4", err, sizeof(err)), 0);
+    assert_false(cfg.serve_stale);
+    assert_int_equal(config_set(&cfg, "serve-stale", "YES", "f:4", err, sizeof(err)), 0);
+    assert_true(cfg.serve_stale);
+    assert_int_equal(config_set(&cfg, "prefetch", "maybe", "f:5", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:5: prefetch: 'maybe' is not yes or no");
+    assert_true(cfg.prefetch);
+}
+
 static void test_parse_addr(void **state)
 {
     (void)state;
@@ -956,6 +1035,11 @@ static void test_finish_checks(void **state)
                      0);
     assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
     assert_string_equal(err, "listen: [::1]:5353 is given twice");
+
+    assert_int_equal(
+        parse_args(&cfg, &check, err, sizeof(err), "--min-ttl", "10m", "--max-ttl", "5m", NULL), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "min-ttl: must not be longer than max-ttl (600s > 300s)");
 }
 
 /* conf/dnsward.conf is what `dnsward -t -c conf/dnsward.conf` checks, and its values are
@@ -1005,6 +1089,7 @@ int main(void)
         cmocka_unit_test(test_flag_errors),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_cache_keys),
         cmocka_unit_test(test_parse_addr),
         cmocka_unit_test(test_ecs_encoding),
         cmocka_unit_test(test_log_levels_and_padding),
