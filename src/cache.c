@@ -18,9 +18,9 @@ enum {
     CACHE_FIRST_BUCKETS = 1024,
     /* A budget smaller than this holds nothing worth an index: the cache is off. */
     CACHE_MIN_SIZE = 1024,
-    /* Records of one answer whose TTLs are kept; an answer with more is not cached (a
-     * message of 64 KiB has room for at most some 6,000). */
-    CACHE_MAX_RECORDS = 1024,
+    /* The most records a message can hold: each takes at least 11 bytes (a root owner
+     * and the fixed fields) after the header and the shortest question. */
+    CACHE_MAX_RECORDS = (DNS_MAX_MSG - DNS_HEADER_LEN - 5) / 11 + 1,
     CACHE_PREFETCH_MIN_LIFETIME = 10, /* seconds */
     /* What the allocator adds to each allocation, as glibc's malloc does: 8 bytes of
      * header and rounding to 16. Counting it keeps the budget honest. */

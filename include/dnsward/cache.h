@@ -14,7 +14,8 @@
  * Lifetime (decided at insertion, cache_insert):
  *   positive  the smallest TTL of the records (OPT excluded), clamped to [min_ttl, max_ttl];
  *   negative  NXDOMAIN and NODATA (RFC 2308): the smaller of the authority SOA's TTL and
- *             its MINIMUM, capped by max_negative_ttl and max_ttl; without an SOA, none;
+ *             its MINIMUM (and of any other record's TTL, such as a CNAME's before it),
+ *             capped by max_negative_ttl and max_ttl; without an SOA, none;
  *   never     other RCODEs (SERVFAIL, REFUSED...), truncated answers, a lifetime of 0.
  * Each stored TTL is raised to min_ttl and capped at max_ttl (a negative entry's at its
  * lifetime), so that what a client sees never outlives the entry.
@@ -26,7 +27,8 @@
  * Memory: every entry costs its bytes plus a fixed overhead, and the index (the bucket
  * array) counts too; bytes never exceed the budget: the least recently used entries are
  * evicted to make room, and an entry larger than the whole budget is not kept. The index
- * grows with the entries (load factor at most 1), within the budget.
+ * grows with the entries (load factor at most 1), within the budget. A budget under
+ * 1 KiB holds nothing worth an index and turns the cache off, as 0 does.
  *
  * Time is whole seconds of a monotonic clock, passed in by the caller: the cache reads no
  * clock, does no I/O, and never calls back. An entry pointer is valid only until the next
@@ -72,7 +74,7 @@ struct cache_key {
     uint32_t hash;
     uint16_t len;                       /* QNAME, QTYPE and QCLASS: the question's wire length */
     uint8_t bits;                       /* DNS_KEY_* */
-    uint8_t question[DNS_MAX_NAME + 4]; /* in lower case */
+    uint8_t question[DNS_MAX_NAME + 5]; /* in lower case, then the bits (hashed with it) */
 };
 
 struct cache;
