@@ -91,6 +91,8 @@ _cleanup() {
     set +e
     trap - ERR
     for p in "${_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    # A process the test froze (freeze_unbound) acts on SIGTERM only once thawed.
+    for p in "${_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null; done
     for i in $(seq 1 30); do
         local any=0
         for p in "${_PIDS[@]}"; do _alive "$p" && any=1; done
@@ -345,6 +347,11 @@ server:
   local-data: "short.test. 2 IN A 192.0.2.2"
   local-zone: "nx.test." static
   local-data: "nx.test. 300 IN SOA ns.nx.test. hostmaster.nx.test. 1 3600 600 86400 60"
+  local-zone: "nodata.test." redirect
+  local-data: "nodata.test. 300 IN A 192.0.2.4"
+  local-data: "nodata.test. 300 IN SOA ns.nodata.test. hostmaster.nodata.test. 1 3600 600 86400 60"
+  local-zone: "prefetch.test." redirect
+  local-data: "prefetch.test. 10 IN A 192.0.2.3"
   local-zone: "big.test." static
 EOF
     local i x60
@@ -375,6 +382,19 @@ _ub_ready() {
     _alive "$UB_PID" || return 1
     tcp_listening "$UB_DOT" && tcp_listening "$UB_DOH" || return 1
     [[ $(dig +short +tries=1 +time=1 @127.0.0.1 -p "$UB_PORT" upstream.test A 2>/dev/null) == 127.0.0.1 ]]
+}
+
+# freeze_unbound / thaw_unbound: SIGSTOP and SIGCONT the running Unbound. While frozen it
+# keeps its ports and connections but answers nothing (and logs nothing): a stalled
+# upstream. The exit trap thaws it before stopping it.
+freeze_unbound() {
+    [[ -n $UB_PID ]] || fail "freeze_unbound: Unbound is not running"
+    kill -STOP "$UB_PID"
+}
+
+thaw_unbound() {
+    [[ -n $UB_PID ]] || fail "thaw_unbound: Unbound is not running"
+    kill -CONT "$UB_PID"
 }
 
 stop_unbound() {
@@ -532,6 +552,26 @@ stop_dnsward_clean() {
     DW_PID=''
     check_sanitizers "$DW_LOG"
     ((rc == 0)) || fail "dnsward exited with status $rc after SIG$sig (expected 0)"
+}
+
+# dw_stats: ask the running dnsward for its counters (SIGUSR1 logs one "stats: k=v ..."
+# line) and put them in DW_STATS[k]; DW_STATS_LINE is the whole line.
+declare -A DW_STATS=()
+DW_STATS_LINE=''
+_dw_stats_lines() { grep -c 'stats: queries=' "$DW_LOG" || true; }
+dw_stats() {
+    [[ -n $DW_PID ]] || fail "dw_stats: no dnsward is running"
+    local before kv
+    before=$(_dw_stats_lines)
+    kill -USR1 "$DW_PID"
+    wait_until 5 eval "(( \$(_dw_stats_lines) > $before ))" ||
+        fail "dnsward logged no stats line within 5 s of SIGUSR1"
+    DW_STATS_LINE=$(grep 'stats: queries=' "$DW_LOG" | tail -n 1)
+    DW_STATS=()
+    for kv in ${DW_STATS_LINE#*stats: }; do
+        [[ $kv == *=* ]] && DW_STATS[${kv%%=*}]=${kv#*=}
+    done
+    [[ -n ${DW_STATS[queries]:-} ]] || fail "dw_stats: cannot read the stats line: $DW_STATS_LINE"
 }
 
 # Clients aimed at the running dnsward. Each prints what it got; dig and kdig exit
