@@ -68,12 +68,19 @@ start_unbound
 # record buffer for each burst) rather than what is held at once. Without the quarantine
 # the figure means what it means in a normal build. Harmless when not built with ASan.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0"
-start_dnsward -u "tls://127.0.0.1:$UB_DOT#upstream.test" --ca-file "$CERTS/ca.pem" \
-    --tcp-max-inflight 1000 --tcp-idle-timeout 4s
 peak_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$DW_PID/status"; }
-dw_dwq -t huge.test TXT >/dev/null # warm up: connections and buffers exist before measuring
-before=$(peak_kb)
-python3 - "$DW_PORT" <<'EOF' &
+
+# never_reader WHAT ARGS...: the case against a dnsward started with ARGS. With the cache
+# off every answer comes from upstream while the client's reads are paused (what broke
+# first); with it on every answer but the first is a cache hit, written at once.
+never_reader() {
+    local what=$1 before during reader
+    shift
+    start_dnsward -u "tls://127.0.0.1:$UB_DOT#upstream.test" --ca-file "$CERTS/ca.pem" \
+        --tcp-max-inflight 1000 --tcp-idle-timeout 4s "$@"
+    dw_dwq -t huge.test TXT >/dev/null # warm up: connections and buffers exist before measuring
+    before=$(peak_kb)
+    python3 - "$DW_PORT" <<'EOF' &
 import socket, struct, sys, time
 # 3000 pipelined queries for huge.test TXT (a ~50 KB answer each), written and never read.
 q = bytes.fromhex("0001" "0100" "0001000000000000") + b"\x04huge\x04test\x00" + struct.pack(">HH", 16, 1)
@@ -90,15 +97,19 @@ for i in range(3000):
 time.sleep(6)
 s.close()
 EOF
-reader=$!
-_PIDS+=("$reader")
-sleep 3
-during=$(peak_kb)
-echo "#   peak resident memory: ${before} kB before, ${during} kB after a client that does not read"
-assert_le "growth of peak resident memory (kB) for one client that never reads" 16384 $((during - before))
-assert_dw_alive "a TCP client that never reads"
-expect_a "while a TCP client does not read" other.bench.test 192.0.2.1 +tcp
-wait "$reader" || true
-_forget_pid "$reader"
-stop_dnsward_clean
-ok "a TCP client that pipelines large answers and never reads them: memory bounded, still serving"
+    reader=$!
+    _PIDS+=("$reader")
+    sleep 3
+    during=$(peak_kb)
+    echo "#   $what: peak resident memory: ${before} kB before, ${during} kB after a client that does not read"
+    assert_le "$what: growth of peak resident memory (kB) for one client that never reads" 16384 $((during - before))
+    assert_dw_alive "$what: a TCP client that never reads"
+    expect_a "$what: while a TCP client does not read" "other-${what// /-}.bench.test" 192.0.2.1 +tcp
+    wait "$reader" || true
+    _forget_pid "$reader"
+    stop_dnsward_clean
+}
+never_reader "cache off" --cache-size 0
+ok "a TCP client that pipelines large answers from upstream and never reads them: memory bounded, still serving"
+never_reader "cache on"
+ok "the same with every answer but the first a cache hit: memory bounded, still serving"
