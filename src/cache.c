@@ -124,11 +124,6 @@ static uint64_t cache_siphash(const uint64_t key[2], const uint8_t *in, size_t l
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-static uint8_t cache_lower(uint8_t c)
-{
-    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
-}
-
 void cache_key_init(const struct cache *c, struct cache_key *k, const uint8_t *query,
                     const struct dns_query *q)
 {
@@ -136,7 +131,7 @@ void cache_key_init(const struct cache *c, struct cache_key *k, const uint8_t *q
     k->bits = dns_query_key_bits(q);
     const uint8_t *src = query + DNS_HEADER_LEN;
     for (size_t i = 0; i < k->len; i++)
-        k->question[i] = cache_lower(src[i]);
+        k->question[i] = dns_lower(src[i]);
     /* The key bits go in after the question, where the hash reads them with it. */
     k->question[k->len] = k->bits;
     k->hash = (uint32_t)cache_siphash(c->secret, k->question, (size_t)k->len + 1);
@@ -274,15 +269,19 @@ void cache_set_params(struct cache *c, const struct cache_params *params)
         cache_evict_lru(c);
 }
 
-struct cache_entry *cache_lookup(struct cache *c, const struct cache_key *k, uint32_t now)
+struct cache_entry *cache_peek(const struct cache *c, const struct cache_key *k)
 {
-    if (c->nbuckets == 0) {
-        c->stats.misses++;
+    if (c->nbuckets == 0)
         return NULL;
-    }
     struct cache_entry *e = c->buckets[k->hash & (c->nbuckets - 1)];
     while (e != NULL && !entry_matches(e, k))
         e = e->next;
+    return e;
+}
+
+struct cache_entry *cache_lookup(struct cache *c, const struct cache_key *k, uint32_t now)
+{
+    struct cache_entry *e = cache_peek(c, k);
     if (e == NULL) {
         c->stats.misses++;
         return NULL;
@@ -302,16 +301,6 @@ struct cache_entry *cache_lookup(struct cache *c, const struct cache_key *k, uin
         TAILQ_REMOVE(&c->lru, e, lru);
         TAILQ_INSERT_HEAD(&c->lru, e, lru);
     }
-    return e;
-}
-
-struct cache_entry *cache_peek(const struct cache *c, const struct cache_key *k)
-{
-    if (c->nbuckets == 0)
-        return NULL;
-    struct cache_entry *e = c->buckets[k->hash & (c->nbuckets - 1)];
-    while (e != NULL && !entry_matches(e, k))
-        e = e->next;
     return e;
 }
 
@@ -444,7 +433,7 @@ int cache_insert(struct cache *c, const struct cache_key *k, const uint8_t *answ
     if (len < DNS_HEADER_LEN + (size_t)k->len)
         return -EINVAL;
     for (size_t i = 0; i < k->len; i++)
-        if (cache_lower(answer[DNS_HEADER_LEN + i]) != k->question[i])
+        if (dns_lower(answer[DNS_HEADER_LEN + i]) != k->question[i])
             return -EINVAL;
     size_t cost = entry_cost(s.nttl, len);
     if (index_cost(c->nbuckets) + cost > c->params.size)

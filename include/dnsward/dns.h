@@ -97,6 +97,13 @@ static inline void dns_put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+/* ASCII case folding only: RFC 4343 §3 makes DNS names case-insensitive for the letters
+ * A-Z and nothing else. */
+static inline uint8_t dns_lower(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
+}
+
 /* What a forwarder needs to know of a client's query. Offsets point into the message
  * that was parsed, which must outlive any use of them. */
 struct dns_query {

@@ -426,13 +426,6 @@ int dns_answer_parse(const uint8_t *msg, size_t len, struct dns_answer *a)
     return 0;
 }
 
-/* ASCII case folding only: RFC 4343 §3 makes DNS names case-insensitive for the letters
- * A-Z and nothing else. */
-static uint8_t dns_lower(uint8_t c)
-{
-    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
-}
-
 bool dns_question_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     if (alen < DNS_HEADER_LEN || blen < DNS_HEADER_LEN)
