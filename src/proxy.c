@@ -164,8 +164,8 @@ void proxy_log_stats(const struct proxy *p, int level)
             "stats: queries=%llu hits=%llu misses=%llu stale=%llu prefetches=%llu "
             "coalesced=%llu forwarded=%llu answered=%llu servfail=%llu entries=%llu bytes=%llu "
             "evictions=%llu",
-            (unsigned long long)s->queries, (unsigned long long)s->cached,
-            (unsigned long long)cs->misses, (unsigned long long)s->stale,
+            (unsigned long long)s->queries, (unsigned long long)cs->hits,
+            (unsigned long long)cs->misses, (unsigned long long)cs->stale,
             (unsigned long long)s->prefetched, (unsigned long long)s->coalesced,
             (unsigned long long)s->forwarded, (unsigned long long)s->answered,
             (unsigned long long)s->servfail, (unsigned long long)cs->entries,
@@ -242,14 +242,12 @@ static bool query_answer_cached(struct query *q, uint32_t now)
     struct cache_entry *e = cache_peek(p->cache, &f->key);
     if (e == NULL)
         return false;
-    bool stale = cache_entry_ttl(e, now) == 0;
+    bool fresh = cache_entry_ttl(e, now) > 0;
     int n = cache_answer(p->cache, e, q->msg, &q->q, now, proxy_limit(p, &q->client, &q->q),
                          p->answer, sizeof(p->answer));
     if (n < 0)
         return false;
-    if (stale)
-        p->stats.stale++;
-    else
+    if (fresh)
         p->stats.answered++;
     query_answer(q, p->answer, n);
     return true;
@@ -461,7 +459,6 @@ int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct pr
     if (e != NULL && !stale) {
         int n = cache_answer(p->cache, e, msg, &dq, now, limit, out, cap);
         if (n > 0) {
-            p->stats.cached++;
             if (p->cfg->prefetch && cache_entry_prefetch(p->cache, e, now))
                 proxy_prefetch(p, &k, msg, len, &dq);
             return n;
@@ -473,10 +470,8 @@ int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct pr
      * when the refresh on its way has already outlived the client timer. */
     if (stale && (cache_entry_recheck(e, now) || (f != NULL && f->stale_due))) {
         int n = cache_answer(p->cache, e, msg, &dq, now, limit, out, cap);
-        if (n > 0) {
-            p->stats.stale++;
+        if (n > 0)
             return n;
-        }
     }
     if (p->nwaiting >= p->cfg->max_queries) {
         log_limited(&overload_limit, LOG_WARNING,
@@ -496,10 +491,8 @@ int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct pr
             /* Every upstream is down or full: a stale answer beats SERVFAIL (RFC 8767). */
             if (stale) {
                 int n = cache_answer(p->cache, e, msg, &dq, now, limit, out, cap);
-                if (n > 0) {
-                    p->stats.stale++;
+                if (n > 0)
                     return n;
-                }
             }
             log_limited(&servfail_limit, LOG_WARNING, "no upstream available: SERVFAIL");
             return proxy_error(p, msg, &dq, DNS_RCODE_SERVFAIL, out, cap);

@@ -67,14 +67,14 @@ struct query {
 };
 TAILQ_HEAD(query_list, query);
 
+/* The core's counters; answers from the cache, fresh and stale, are counted by the cache
+ * (struct cache_stats hits and stale). */
 struct proxy_stats {
     uint64_t queries;    /* messages handed to proxy_query */
     uint64_t dropped;    /* dropped without an answer (not a query, too short) */
     uint64_t formerr;    /* answered FORMERR */
     uint64_t notimp;     /* answered NOTIMP */
     uint64_t badvers;    /* answered BADVERS */
-    uint64_t cached;     /* answered from a fresh cache entry */
-    uint64_t stale;      /* answered from an expired cache entry (serve-stale) */
     uint64_t coalesced;  /* joined a flight another query had started */
     uint64_t forwarded;  /* flights sent to the pool, prefetches and refreshes included */
     uint64_t prefetched; /* of which prefetches */
