@@ -382,12 +382,9 @@ static int64_t cache_judge(const struct cache_params *p, const uint8_t *answer, 
 {
     if (dns_answer_ttls(answer, len, ttl_off, cap, s) < 0)
         return -EBADMSG;
-    uint16_t flags = dns_get16(answer + 2);
-    unsigned rcode = DNS_RCODE(flags);
-    if (s->opt_off)
-        rcode |= (unsigned)answer[s->opt_off + 5] << 4; /* RFC 6891 §6.1.3 */
     /* RFC 2181 §9: a truncated answer is incomplete and never cached. */
-    if ((flags & DNS_FLAG_TC) || (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN))
+    if ((dns_get16(answer + 2) & DNS_FLAG_TC) ||
+        (s->rcode != DNS_RCODE_NOERROR && s->rcode != DNS_RCODE_NXDOMAIN))
         return -EINVAL;
     if (s->nttl > cap)
         return -E2BIG;

@@ -241,6 +241,7 @@ static inline uint8_t dns_query_key_bits(const struct dns_query *q)
 
 /* What a cache needs to know of an answer's records. */
 struct dns_ttl_scan {
+    uint16_t rcode;   /* with the extended bits of the OPT record, as struct dns_answer's */
     uint16_t nttl;    /* TTL fields found (every record but OPT) */
     uint16_t opt_off; /* offset of the OPT record, or 0 if there is none */
     uint32_t min_ttl; /* the smallest TTL of those records; UINT32_MAX if there are none */

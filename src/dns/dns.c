@@ -544,8 +544,8 @@ int dns_answer_ttls(const uint8_t *msg, size_t len, uint16_t *ttl_off, size_t ca
         }
     }
     /* RFC 2308 §1, §2.2: NXDOMAIN, or NOERROR without the data asked for (NODATA). */
-    uint16_t rcode = a.rcode;
-    s->negative = rcode == DNS_RCODE_NXDOMAIN || (rcode == DNS_RCODE_NOERROR && !answered);
+    s->rcode = a.rcode;
+    s->negative = a.rcode == DNS_RCODE_NXDOMAIN || (a.rcode == DNS_RCODE_NOERROR && !answered);
     return 0;
 }
 
