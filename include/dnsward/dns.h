@@ -266,4 +266,22 @@ int dns_answer_ttls(const uint8_t *msg, size_t len, uint16_t *ttl_off, size_t ca
  * length, or -ENOSPC (out is then still a terminated, truncated string). */
 int dns_name_to_text(const uint8_t *msg, size_t len, size_t name_off, char *out, size_t cap);
 
+/* Write a standard query for name (presentation format, "dns.example" or
+ * "dns.example.", no escapes) and qtype, class IN, with ID id, RD=1 and an OPT record of
+ * version 0 advertising udp_size (0: no OPT). Returns the length, -EINVAL for a name that
+ * is empty, has an empty label, a label over 63 bytes or a wire length over 255, or
+ * -ENOSPC if cap is too small. */
+int dns_build_query(const char *name, uint16_t qtype, uint16_t id, uint16_t udp_size, uint8_t *out,
+                    size_t cap);
+
+/* The addresses of an answer that passed dns_answer_parse: the RDATA of every answer
+ * record of type qtype (DNS_TYPE_A, 4 bytes, or DNS_TYPE_AAAA, 16 bytes) and class IN,
+ * whatever its owner (the bootstrap server is trusted to follow CNAMEs), copied to
+ * out[i] (an A record fills the first 4 bytes), at most max of them. *n is set to the
+ * number written and *ttl to the smallest TTL of those records (UINT32_MAX if none).
+ * Returns 0, -EINVAL for a qtype other than A or AAAA, or -EBADMSG for a record whose
+ * RDLENGTH does not fit its type (then *n is 0 and *ttl UINT32_MAX). Pure. */
+int dns_answer_addrs(const uint8_t *msg, size_t len, uint16_t qtype, uint8_t (*out)[16], size_t max,
+                     size_t *n, uint32_t *ttl);
+
 #endif

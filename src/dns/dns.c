@@ -613,3 +613,110 @@ done:
     out[pos] = '\0';
     return rc < 0 ? rc : (int)pos;
 }
+
+int dns_build_query(const char *name, uint16_t qtype, uint16_t id, uint16_t udp_size, uint8_t *out,
+                    size_t cap)
+{
+    /* The name is judged before cap, so that an invalid name is -EINVAL whatever room the
+     * caller gives. Without its final dot a name of n characters takes n + 2 bytes on the
+     * wire (a length byte per label in place of each dot, one before the first label, and
+     * the zero label), so no valid name is longer than DNS_MAX_NAME characters with a
+     * final dot, and strnlen need not look further. */
+    size_t len = strnlen(name, DNS_MAX_NAME + 1);
+    if (len > 0 && name[len - 1] == '.')
+        len--;
+    /* "" and "." are the root, which no upstream is called. */
+    if (len == 0 || len + 2 > DNS_MAX_NAME)
+        return -EINVAL;
+    /* RFC 1035 §2.3.4: labels of 1 to 63 bytes (an empty one would be the root's). */
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && name[i] != '.')
+            continue;
+        if (i == start || i - start > DNS_MAX_LABEL)
+            return -EINVAL;
+        start = i + 1;
+    }
+    size_t qend = DNS_HEADER_LEN + len + 2 + 4;
+    size_t need = qend + (udp_size ? DNS_OPT_LEN : 0);
+    if (need > cap)
+        return -ENOSPC;
+
+    /* RFC 1035 §4.1.1: a standard query (QR=0, opcode QUERY) asking for recursion. */
+    dns_put16(out, id);
+    dns_put16(out + 2, DNS_FLAG_RD);
+    dns_put16(out + 4, 1);
+    dns_put16(out + 6, 0);
+    dns_put16(out + 8, 0);
+    dns_put16(out + 10, udp_size ? 1 : 0);
+    uint8_t *p = out + DNS_HEADER_LEN;
+    start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && name[i] != '.')
+            continue;
+        *p++ = (uint8_t)(i - start);
+        memcpy(p, name + start, i - start);
+        p += i - start;
+        start = i + 1;
+    }
+    *p++ = 0;
+    dns_put16(p, qtype);
+    dns_put16(p + 2, 1); /* class IN */
+    if (udp_size)
+        dns_opt_write(out + qend, udp_size, 0, false, 0);
+    return (int)need;
+}
+
+int dns_answer_addrs(const uint8_t *msg, size_t len, uint16_t qtype, uint8_t (*out)[16], size_t max,
+                     size_t *n, uint32_t *ttl)
+{
+    *n = 0;
+    *ttl = UINT32_MAX;
+    size_t want;
+    if (qtype == DNS_TYPE_A)
+        want = 4; /* RFC 1035 §3.4.1 */
+    else if (qtype == DNS_TYPE_AAAA)
+        want = 16; /* RFC 3596 §2.2 */
+    else
+        return -EINVAL;
+    /* Parsed again, as dns_answer_ttls does, so that the walk below may trust every
+     * length it reads whatever the caller passes. */
+    struct dns_answer a;
+    if (dns_answer_parse(msg, len, &a) < 0)
+        return -EBADMSG;
+
+    size_t off = a.question_end;
+    size_t found = 0;
+    uint32_t min_ttl = UINT32_MAX;
+    for (size_t i = 0; i < a.ancount; i++) {
+        size_t fixed = off + (size_t)dns_name_check(msg, len, off, true);
+        uint16_t type = dns_get16(msg + fixed);
+        uint16_t cls = dns_get16(msg + fixed + 2);
+        uint32_t rttl = dns_get32(msg + fixed + 4);
+        size_t rdlen = dns_get16(msg + fixed + 8);
+        size_t rdata = fixed + DNS_RR_FIXED;
+        off = rdata + rdlen;
+        /* The RDATA of an A record is an address in class IN only: other classes define
+         * their own (CHAOS's A holds a name and a 16-bit address), so the class is checked
+         * before the length. The owner is not checked: it is the question's name or the
+         * end of the CNAME chain the server followed, which we take on trust. */
+        if (type != qtype || cls != 1)
+            continue;
+        if (rdlen != want)
+            return -EBADMSG;
+        /* Records beyond max are still checked, so that an answer is judged the same
+         * whatever max is; their TTLs do not count, as their addresses are not used. */
+        if (found >= max)
+            continue;
+        memcpy(out[found], msg + rdata, want);
+        found++;
+        /* RFC 2181 §8: a TTL with the top bit set is treated as zero. */
+        if (rttl > INT32_MAX)
+            rttl = 0;
+        if (rttl < min_ttl)
+            min_ttl = rttl;
+    }
+    *n = found;
+    *ttl = min_ttl;
+    return 0;
+}

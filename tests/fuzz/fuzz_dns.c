@@ -8,6 +8,10 @@
  * with the QR bit flipped (and opcode QUERY) stands for the other side, so that every
  * answer the fuzzer finds also goes through dns_answer_for_client.
  *
+ * The addresses of every answer that parses are taken as the bootstrap takes them
+ * (dns_answer_addrs), and the input's bytes are also tried as a name to build a query
+ * for (dns_build_query).
+ *
  * Outputs are written into heap buffers of exactly the capacity passed, so that
  * AddressSanitizer sees any write past cap. */
 #include <errno.h>
@@ -233,6 +237,65 @@ static void fz_for_client(const uint8_t *ans, size_t alen, const uint8_t *qm, si
         fz_for_client_one(ans, &a, qm, qlen, &q, our_udp, limits[i]);
 }
 
+/* The addresses of a parsed answer, for both types and several capacities: the result
+ * never depends on max but for the cut, and the TTL is set exactly when an address is. */
+static void fz_answer_addrs(const uint8_t *msg, size_t len)
+{
+    static const uint16_t types[2] = {DNS_TYPE_A, DNS_TYPE_AAAA};
+    enum { FZ_ADDRS_MAX = 16 };
+    for (size_t t = 0; t < 2; t++) {
+        uint8_t(*full)[16] = (uint8_t(*)[16])fz_alloc(FZ_ADDRS_MAX * 16);
+        size_t nfull = 0;
+        uint32_t ttl_full = 0;
+        int rc = dns_answer_addrs(msg, len, types[t], full, FZ_ADDRS_MAX, &nfull, &ttl_full);
+        FZ_CHECK(rc == 0 || rc == -EBADMSG);
+        FZ_CHECK(nfull <= FZ_ADDRS_MAX);
+        FZ_CHECK((nfull == 0) == (ttl_full == UINT32_MAX));
+        FZ_CHECK(nfull == 0 || ttl_full <= INT32_MAX);
+        FZ_CHECK(rc == 0 || nfull == 0);
+        static const size_t maxes[] = {0, 1, 3};
+        for (size_t i = 0; i < sizeof(maxes) / sizeof(maxes[0]); i++) {
+            uint8_t(*out)[16] = maxes[i] ? (uint8_t(*)[16])fz_alloc(maxes[i] * 16) : NULL;
+            size_t n = 99;
+            uint32_t ttl = 0;
+            FZ_CHECK(dns_answer_addrs(msg, len, types[t], out, maxes[i], &n, &ttl) == rc);
+            FZ_CHECK(n == (nfull < maxes[i] ? nfull : maxes[i]));
+            FZ_CHECK(n == 0 || ttl >= ttl_full);
+            for (size_t k = 0; k < n; k++)
+                FZ_CHECK(memcmp(out[k], full[k], t == 0 ? 4 : 16) == 0);
+            free(out);
+        }
+        free(full);
+    }
+}
+
+/* The input's first bytes as a name to ask for: anything dns_build_query accepts must
+ * come back from dns_query_parse as the question it was built for, in exactly the length
+ * returned. */
+static void fz_build_query(const uint8_t *data, size_t size, uint16_t seed)
+{
+    char name[300];
+    size_t n = size < sizeof(name) - 1 ? size : sizeof(name) - 1;
+    memcpy(name, data, n);
+    name[n] = '\0';
+    uint16_t udp = (seed & 1) ? 0 : fz_udp_sizes[(seed >> 6) & 3];
+    uint16_t qtype = (seed & 2) ? DNS_TYPE_AAAA : DNS_TYPE_A;
+    size_t cap = DNS_HEADER_LEN + DNS_MAX_NAME + 4 + 11;
+    uint8_t *out = fz_alloc(cap);
+    int len = dns_build_query(name, qtype, seed, udp, out, cap);
+    FZ_CHECK(len > 0 || len == -EINVAL);
+    if (len > 0) {
+        struct dns_query q;
+        FZ_CHECK(dns_query_parse(out, (size_t)len, &q) == 0);
+        FZ_CHECK(q.id == seed && q.flags == DNS_FLAG_RD);
+        FZ_CHECK(q.qtype == qtype && q.qclass == 1);
+        FZ_CHECK(q.has_edns == (udp != 0));
+        FZ_CHECK(q.question_end + (udp ? 11u : 0u) == (size_t)len);
+        FZ_CHECK(dns_build_query(name, qtype, seed, udp, out, (size_t)len - 1) == -ENOSPC);
+    }
+    free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint16_t seed = size >= 2 ? dns_get16(data) : 0;
@@ -273,6 +336,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(a.keepalive >= -1 && a.keepalive <= 0xffff);
         FZ_CHECK(a.has_edns || a.keepalive == -1);
         fz_name_text(data, size, DNS_HEADER_LEN);
+        fz_answer_addrs(data, size);
     }
 
     /* The input and its twin, as answer and query. */
@@ -298,6 +362,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool ab = dns_question_equal(data, half, data + half, size - half);
     bool ba = dns_question_equal(data + half, size - half, data, half);
     FZ_CHECK(ab == ba);
+
+    /* The input's bytes as a name to build a query for. */
+    fz_build_query(data, size, seed);
 
     /* A name at any offset: invalid ones must be refused, not followed. */
     if (size > 0)

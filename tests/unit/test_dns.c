@@ -2123,6 +2123,472 @@ static void test_name_text_invalid_name(void **state)
     assert_string_equal(s, "");
 }
 
+/* --- dns_build_query ------------------------------------------------------------------ */
+
+static void test_build_query_parses_back(void **state)
+{
+    (void)state;
+    uint8_t out[512];
+    struct dns_query q;
+    int n = dns_build_query("dns.example", DNS_TYPE_AAAA, 0x1234, 1232, out, sizeof(out));
+    assert_int_equal(n, DNS_HEADER_LEN + 13 + 4 + 11);
+    assert_int_equal(dns_query_parse(out, (size_t)n, &q), 0);
+    assert_int_equal(q.id, 0x1234);
+    assert_int_equal(q.flags, DNS_FLAG_RD);
+    assert_int_equal(q.qtype, DNS_TYPE_AAAA);
+    assert_int_equal(q.qclass, 1);
+    assert_int_equal(q.qname_len, 13);
+    assert_memory_equal(out + DNS_HEADER_LEN, "\3dns\7example\0", 13);
+    assert_true(q.has_edns);
+    assert_int_equal(q.edns_version, 0);
+    assert_false(q.do_bit);
+    assert_int_equal(q.udp_size, 1232);
+    /* It asks what a hand-built query for the same name asks. */
+    struct pkt p;
+    put_hdr(&p, 7, DNS_FLAG_RD, 1, 0, 0, 0);
+    put_question(&p, "DNS.example", DNS_TYPE_AAAA, 1);
+    assert_true(dns_question_equal(out, (size_t)n, p.b, p.n));
+}
+
+static void test_build_query_exact_bytes(void **state)
+{
+    (void)state;
+    static const uint8_t want[] = {
+        0xab, 0xcd, 0x01, 0x00, 0,    1,   0,   0,   0,   0, 0, 1, /* header: RD, QD 1, AR 1 */
+        3,    'd',  'n',  's',  4,    't', 'e', 's', 't', 0,       /* dns.test */
+        0,    1,    0,    1,                                       /* A, IN */
+        0,    0,    41,   0x04, 0xd0, 0,   0,   0,   0,   0, 0,    /* OPT: root, 1232, v0, no DO */
+    };
+    uint8_t out[64];
+    memset(out, 0xee, sizeof(out));
+    int n = dns_build_query("dns.test", DNS_TYPE_A, 0xabcd, 1232, out, sizeof(out));
+    assert_int_equal(n, sizeof(want));
+    assert_memory_equal(out, want, sizeof(want));
+    assert_int_equal(out[n], 0xee);
+}
+
+static void test_build_query_without_opt(void **state)
+{
+    (void)state;
+    uint8_t out[64];
+    struct dns_query q;
+    int n = dns_build_query("dns.test", DNS_TYPE_A, 9, 0, out, sizeof(out));
+    assert_int_equal(n, DNS_HEADER_LEN + 10 + 4);
+    assert_int_equal(dns_get16(out + 10), 0);
+    assert_int_equal(dns_query_parse(out, (size_t)n, &q), 0);
+    assert_false(q.has_edns);
+    assert_int_equal(q.id, 9);
+    assert_int_equal(q.flags, DNS_FLAG_RD);
+}
+
+static void test_build_query_trailing_dot_same(void **state)
+{
+    (void)state;
+    uint8_t a[64], b[64];
+    int na = dns_build_query("dns.example", DNS_TYPE_A, 1, 1232, a, sizeof(a));
+    int nb = dns_build_query("dns.example.", DNS_TYPE_A, 1, 1232, b, sizeof(b));
+    assert_true(na > 0);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, (size_t)na);
+    /* A single label is a name too. */
+    assert_int_equal(dns_build_query("localhost", DNS_TYPE_A, 1, 0, a, sizeof(a)),
+                     DNS_HEADER_LEN + 11 + 4);
+}
+
+static void test_build_query_spelling_kept(void **state)
+{
+    (void)state;
+    uint8_t out[64];
+    int n = dns_build_query("DnS.Example", DNS_TYPE_A, 1, 0, out, sizeof(out));
+    assert_true(n > 0);
+    assert_memory_equal(out + DNS_HEADER_LEN, "\3DnS\7Example\0", 13);
+}
+
+static void test_build_query_root_and_empty_einval(void **state)
+{
+    (void)state;
+    uint8_t out[64];
+    assert_int_equal(dns_build_query(".", DNS_TYPE_A, 1, 1232, out, sizeof(out)), -EINVAL);
+    assert_int_equal(dns_build_query("", DNS_TYPE_A, 1, 1232, out, sizeof(out)), -EINVAL);
+}
+
+static void test_build_query_empty_label_einval(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"a..b", ".a", "..", "a..", ".a.", "a.b..", ".."};
+    uint8_t out[64];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(dns_build_query(bad[i], DNS_TYPE_A, 1, 1232, out, sizeof(out)), -EINVAL);
+}
+
+/* A string of n copies of c. */
+static void fill(char *s, char c, size_t n)
+{
+    memset(s, c, n);
+    s[n] = '\0';
+}
+
+static void test_build_query_label_63_ok_64_einval(void **state)
+{
+    (void)state;
+    char name[80];
+    uint8_t out[512];
+    struct dns_query q;
+    fill(name, 'a', 63);
+    strcat(name, ".test");
+    int n = dns_build_query(name, DNS_TYPE_A, 1, 1232, out, sizeof(out));
+    assert_true(n > 0);
+    assert_int_equal(dns_query_parse(out, (size_t)n, &q), 0);
+    assert_int_equal(out[DNS_HEADER_LEN], 63);
+    assert_int_equal(q.qname_len, 1 + 63 + 1 + 4 + 1);
+
+    fill(name, 'a', 64);
+    strcat(name, ".test");
+    assert_int_equal(dns_build_query(name, DNS_TYPE_A, 1, 1232, out, sizeof(out)), -EINVAL);
+    /* The last label is checked as well as the others. */
+    strcpy(name, "test.");
+    fill(name + 5, 'b', 64);
+    assert_int_equal(dns_build_query(name, DNS_TYPE_A, 1, 1232, out, sizeof(out)), -EINVAL);
+    fill(name + 5, 'b', 63);
+    assert_true(dns_build_query(name, DNS_TYPE_A, 1, 1232, out, sizeof(out)) > 0);
+}
+
+/* A name of len characters (no final dot) in labels of 63 and a last shorter one. */
+static void long_name(char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        size_t label = len - i < 63 ? len - i : 63;
+        memset(s + i, 'x', label);
+        i += label;
+        if (i < len)
+            s[i++] = '.';
+    }
+    s[len] = '\0';
+}
+
+static void test_build_query_name_253_ok_254_einval(void **state)
+{
+    (void)state;
+    char name[300];
+    uint8_t out[512];
+    struct dns_query q;
+    /* 253 characters: 255 bytes on the wire, the most there can be. */
+    long_name(name, 253);
+    int n = dns_build_query(name, DNS_TYPE_A, 1, 1232, out, sizeof(out));
+    assert_int_equal(n, DNS_HEADER_LEN + 255 + 4 + 11);
+    assert_int_equal(dns_query_parse(out, (size_t)n, &q), 0);
+    assert_int_equal(q.qname_len, 255);
+    /* The same with its final dot. */
+    strcat(name, ".");
+    assert_int_equal(dns_build_query(name, DNS_TYPE_A, 1, 1232, out, sizeof(out)), n);
+    /* 254 characters would be 256 bytes, with or without a final dot. */
+    long_name(name, 254);
+    assert_int_equal(dns_build_query(name, DNS_TYPE_A, 1, 1232, out, sizeof(out)), -EINVAL);
+    strcat(name, ".");
+    assert_int_equal(dns_build_query(name, DNS_TYPE_A, 1, 1232, out, sizeof(out)), -EINVAL);
+    /* 255 and more. */
+    long_name(name, 255);
+    assert_int_equal(dns_build_query(name, DNS_TYPE_A, 1, 1232, out, sizeof(out)), -EINVAL);
+    long_name(name, 290);
+    assert_int_equal(dns_build_query(name, DNS_TYPE_A, 1, 1232, out, sizeof(out)), -EINVAL);
+}
+
+static void test_build_query_enospc(void **state)
+{
+    (void)state;
+    uint8_t out[64];
+    int n = dns_build_query("dns.test", DNS_TYPE_A, 1, 1232, out, sizeof(out));
+    assert_int_equal(n, 37);
+    memset(out, 0xee, sizeof(out));
+    assert_int_equal(dns_build_query("dns.test", DNS_TYPE_A, 1, 1232, out, 36), -ENOSPC);
+    assert_int_equal(out[0], 0xee); /* nothing written */
+    assert_int_equal(dns_build_query("dns.test", DNS_TYPE_A, 1, 1232, out, 37), 37);
+    assert_int_equal(dns_build_query("dns.test", DNS_TYPE_A, 1, 0, out, 25), -ENOSPC);
+    assert_int_equal(dns_build_query("dns.test", DNS_TYPE_A, 1, 0, out, 26), 26);
+    assert_int_equal(dns_build_query("dns.test", DNS_TYPE_A, 1, 0, out, 0), -ENOSPC);
+    /* An invalid name is invalid whatever the room. */
+    assert_int_equal(dns_build_query("a..b", DNS_TYPE_A, 1, 0, out, 0), -EINVAL);
+}
+
+/* --- dns_answer_addrs ----------------------------------------------------------------- */
+
+static const uint8_t ADDR6_1[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+static const uint8_t ADDR6_2[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+
+/* The start of a NOERROR answer to dns.example/qtype with an answers; records follow. */
+static void addrs_answer(struct pkt *p, uint16_t qtype, uint16_t an, uint16_t ar)
+{
+    put_hdr(p, 0x4242, DNS_FLAG_QR | DNS_FLAG_RD | DNS_FLAG_RA, 1, an, 0, ar);
+    put_question(p, "dns.example", qtype, 1);
+}
+
+/* A record owned by the question's name (a pointer to it). */
+static void put_rr(struct pkt *p, uint16_t type, uint16_t cls, uint32_t ttl, const void *rdata,
+                   uint16_t rdlen)
+{
+    put_ptr(p, DNS_HEADER_LEN);
+    put_rr_fixed(p, type, cls, ttl, rdlen);
+    put_bytes(p, rdata, rdlen);
+}
+
+static void test_addrs_a(void **state)
+{
+    (void)state;
+    struct pkt p;
+    static const uint8_t addr2[4] = {198, 51, 100, 7};
+    addrs_answer(&p, DNS_TYPE_A, 2, 0);
+    put_rr(&p, DNS_TYPE_A, 1, 300, ADDR1, 4);
+    put_rr(&p, DNS_TYPE_A, 1, 200, addr2, 4);
+    uint8_t out[4][16];
+    memset(out, 0xee, sizeof(out));
+    size_t n = 99;
+    uint32_t ttl = 0;
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, out, 4, &n, &ttl), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ttl, 200);
+    assert_memory_equal(out[0], ADDR1, 4);
+    assert_memory_equal(out[1], addr2, 4);
+    /* An A record fills the first 4 bytes and no more. */
+    assert_int_equal(out[0][4], 0xee);
+    assert_int_equal(out[0][15], 0xee);
+    assert_int_equal(out[2][0], 0xee);
+}
+
+static void test_addrs_aaaa(void **state)
+{
+    (void)state;
+    struct pkt p;
+    addrs_answer(&p, DNS_TYPE_AAAA, 2, 0);
+    put_rr(&p, DNS_TYPE_AAAA, 1, 3600, ADDR6_1, 16);
+    put_rr(&p, DNS_TYPE_AAAA, 1, 3600, ADDR6_2, 16);
+    uint8_t out[8][16];
+    size_t n = 0;
+    uint32_t ttl = 0;
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_AAAA, out, 8, &n, &ttl), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ttl, 3600);
+    assert_memory_equal(out[0], ADDR6_1, 16);
+    assert_memory_equal(out[1], ADDR6_2, 16);
+}
+
+static void test_addrs_cname_chain_then_a(void **state)
+{
+    (void)state;
+    struct pkt p;
+    static const uint8_t addr2[4] = {198, 51, 100, 7};
+    /* dns.example CNAME edge.cdn.test; edge.cdn.test A, A. */
+    addrs_answer(&p, DNS_TYPE_A, 3, 0);
+    put_ptr(&p, DNS_HEADER_LEN);
+    put_rr_fixed(&p, DNS_TYPE_CNAME, 1, 30, 15);
+    size_t target = p.n;
+    put_name(&p, "edge.cdn.test");
+    put_ptr(&p, (uint16_t)target);
+    put_rr_fixed(&p, DNS_TYPE_A, 1, 120, 4);
+    put_bytes(&p, ADDR1, 4);
+    put_ptr(&p, (uint16_t)target);
+    put_rr_fixed(&p, DNS_TYPE_A, 1, 120, 4);
+    put_bytes(&p, addr2, 4);
+    struct dns_answer a;
+    assert_int_equal(dns_answer_parse(p.b, p.n, &a), 0);
+    uint8_t out[8][16];
+    size_t n = 0;
+    uint32_t ttl = 0;
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, out, 8, &n, &ttl), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(out[0], ADDR1, 4);
+    assert_memory_equal(out[1], addr2, 4);
+    /* The TTL is that of the addresses: the CNAME's is not theirs. */
+    assert_int_equal(ttl, 120);
+}
+
+static void test_addrs_only_qtype_taken(void **state)
+{
+    (void)state;
+    struct pkt p;
+    addrs_answer(&p, DNS_TYPE_A, 4, 0);
+    put_rr(&p, DNS_TYPE_AAAA, 1, 10, ADDR6_1, 16);
+    put_rr(&p, DNS_TYPE_A, 1, 500, ADDR1, 4);
+    put_rr(&p, DNS_TYPE_TXT, 1, 5, "\3abc", 4);
+    put_rr(&p, DNS_TYPE_AAAA, 1, 20, ADDR6_2, 16);
+    uint8_t out[8][16];
+    size_t n = 0;
+    uint32_t ttl = 0;
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, out, 8, &n, &ttl), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ttl, 500);
+    assert_memory_equal(out[0], ADDR1, 4);
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_AAAA, out, 8, &n, &ttl), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ttl, 10);
+    assert_memory_equal(out[0], ADDR6_1, 16);
+    assert_memory_equal(out[1], ADDR6_2, 16);
+}
+
+static void test_addrs_class_ch_ignored(void **state)
+{
+    (void)state;
+    struct pkt p;
+    /* A CHAOS A record holds a name and a 16-bit address (RFC 1035 §3.4.1 is for IN): its
+     * length is no fault, and it is not an address of ours. */
+    addrs_answer(&p, DNS_TYPE_A, 2, 0);
+    put_rr(&p, DNS_TYPE_A, 3, 5, "\1a\0\x12\x34", 5);
+    put_rr(&p, DNS_TYPE_A, 1, 60, ADDR1, 4);
+    uint8_t out[8][16];
+    size_t n = 0;
+    uint32_t ttl = 0;
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, out, 8, &n, &ttl), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ttl, 60);
+    assert_memory_equal(out[0], ADDR1, 4);
+}
+
+static void test_addrs_more_than_max(void **state)
+{
+    (void)state;
+    struct pkt p;
+    addrs_answer(&p, DNS_TYPE_A, 5, 0);
+    for (uint8_t i = 0; i < 5; i++) {
+        uint8_t addr[4] = {192, 0, 2, (uint8_t)(10 + i)};
+        /* The last two, which do not fit, have the smallest TTLs. */
+        put_rr(&p, DNS_TYPE_A, 1, i < 3 ? 300u - i : 7u, addr, 4);
+    }
+    uint8_t out[3][16];
+    memset(out, 0, sizeof(out));
+    size_t n = 0;
+    uint32_t ttl = 0;
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, out, 3, &n, &ttl), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(ttl, 298);
+    for (uint8_t i = 0; i < 3; i++) {
+        uint8_t addr[4] = {192, 0, 2, (uint8_t)(10 + i)};
+        assert_memory_equal(out[i], addr, 4);
+    }
+    /* No room at all. */
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, NULL, 0, &n, &ttl), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(ttl, UINT32_MAX);
+}
+
+static void test_addrs_bad_rdlength_ebadmsg(void **state)
+{
+    (void)state;
+    struct pkt p;
+    uint8_t out[8][16];
+    size_t n = 0;
+    uint32_t ttl = 0;
+    /* An A record of 5 bytes parses (its RDATA is opaque to dns_answer_parse), but is
+     * not an address. */
+    addrs_answer(&p, DNS_TYPE_A, 2, 0);
+    put_rr(&p, DNS_TYPE_A, 1, 60, ADDR1, 4);
+    put_rr(&p, DNS_TYPE_A, 1, 60, "\1\2\3\4\5", 5);
+    struct dns_answer a;
+    assert_int_equal(dns_answer_parse(p.b, p.n, &a), 0);
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, out, 8, &n, &ttl), -EBADMSG);
+    assert_int_equal(n, 0);
+    /* Even when it comes after max addresses. */
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, out, 1, &n, &ttl), -EBADMSG);
+    /* An AAAA of 4 bytes. */
+    addrs_answer(&p, DNS_TYPE_AAAA, 1, 0);
+    put_rr(&p, DNS_TYPE_AAAA, 1, 60, ADDR1, 4);
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_AAAA, out, 8, &n, &ttl), -EBADMSG);
+    /* But a malformed record of a type not asked for is none of our business. */
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, out, 8, &n, &ttl), 0);
+    assert_int_equal(n, 0);
+}
+
+static void test_addrs_nodata(void **state)
+{
+    (void)state;
+    struct pkt p;
+    addrs_answer(&p, DNS_TYPE_AAAA, 0, 0);
+    uint8_t out[8][16];
+    size_t n = 99;
+    uint32_t ttl = 0;
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_AAAA, out, 8, &n, &ttl), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(ttl, UINT32_MAX);
+}
+
+static void test_addrs_answer_section_only(void **state)
+{
+    (void)state;
+    struct pkt p;
+    /* An A in the additional section (glue, say) is not an answer. */
+    addrs_answer(&p, DNS_TYPE_A, 1, 1);
+    put_rr(&p, DNS_TYPE_A, 1, 60, ADDR1, 4);
+    static const uint8_t glue[4] = {203, 0, 113, 9};
+    put_rr(&p, DNS_TYPE_A, 1, 1, glue, 4);
+    uint8_t out[8][16];
+    size_t n = 0;
+    uint32_t ttl = 0;
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, out, 8, &n, &ttl), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ttl, 60);
+    assert_memory_equal(out[0], ADDR1, 4);
+}
+
+static void test_addrs_ttl_top_bit_is_zero(void **state)
+{
+    (void)state;
+    struct pkt p;
+    addrs_answer(&p, DNS_TYPE_A, 2, 0);
+    put_rr(&p, DNS_TYPE_A, 1, 60, ADDR1, 4);
+    put_rr(&p, DNS_TYPE_A, 1, 0x80000001u, ADDR1, 4);
+    uint8_t out[8][16];
+    size_t n = 0;
+    uint32_t ttl = 1;
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, out, 8, &n, &ttl), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ttl, 0);
+}
+
+static void test_addrs_with_opt(void **state)
+{
+    (void)state;
+    struct pkt p;
+    addrs_answer(&p, DNS_TYPE_A, 1, 1);
+    put_rr(&p, DNS_TYPE_A, 1, 60, ADDR1, 4);
+    put_opt(&p, 1232, 0, 0, false, 0);
+    uint8_t out[8][16];
+    size_t n = 0;
+    uint32_t ttl = 0;
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, out, 8, &n, &ttl), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ttl, 60);
+}
+
+static void test_addrs_invalid_message_ebadmsg(void **state)
+{
+    (void)state;
+    struct pkt p;
+    addrs_answer(&p, DNS_TYPE_A, 1, 0);
+    put_rr(&p, DNS_TYPE_A, 1, 60, ADDR1, 4);
+    uint8_t out[8][16];
+    size_t n = 99;
+    uint32_t ttl = 0;
+    /* Cut short, and a query rather than an answer. */
+    assert_int_equal(dns_answer_addrs(p.b, p.n - 1, DNS_TYPE_A, out, 8, &n, &ttl), -EBADMSG);
+    assert_int_equal(n, 0);
+    assert_int_equal(ttl, UINT32_MAX);
+    p.b[2] &= 0x7f;
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_A, out, 8, &n, &ttl), -EBADMSG);
+    assert_int_equal(dns_answer_addrs(p.b, 3, DNS_TYPE_A, out, 8, &n, &ttl), -EBADMSG);
+}
+
+static void test_addrs_other_qtype_einval(void **state)
+{
+    (void)state;
+    struct pkt p;
+    addrs_answer(&p, DNS_TYPE_TXT, 1, 0);
+    put_rr(&p, DNS_TYPE_TXT, 1, 60, "\3abc", 4);
+    uint8_t out[8][16];
+    size_t n = 0;
+    uint32_t ttl = 0;
+    assert_int_equal(dns_answer_addrs(p.b, p.n, DNS_TYPE_TXT, out, 8, &n, &ttl), -EINVAL);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2258,6 +2724,29 @@ int main(void)
         cmocka_unit_test(test_name_text_escape_not_split),
         cmocka_unit_test(test_name_text_longest_fits_proxy_buffer),
         cmocka_unit_test(test_name_text_invalid_name),
+        cmocka_unit_test(test_build_query_parses_back),
+        cmocka_unit_test(test_build_query_exact_bytes),
+        cmocka_unit_test(test_build_query_without_opt),
+        cmocka_unit_test(test_build_query_trailing_dot_same),
+        cmocka_unit_test(test_build_query_spelling_kept),
+        cmocka_unit_test(test_build_query_root_and_empty_einval),
+        cmocka_unit_test(test_build_query_empty_label_einval),
+        cmocka_unit_test(test_build_query_label_63_ok_64_einval),
+        cmocka_unit_test(test_build_query_name_253_ok_254_einval),
+        cmocka_unit_test(test_build_query_enospc),
+        cmocka_unit_test(test_addrs_a),
+        cmocka_unit_test(test_addrs_aaaa),
+        cmocka_unit_test(test_addrs_cname_chain_then_a),
+        cmocka_unit_test(test_addrs_only_qtype_taken),
+        cmocka_unit_test(test_addrs_class_ch_ignored),
+        cmocka_unit_test(test_addrs_more_than_max),
+        cmocka_unit_test(test_addrs_bad_rdlength_ebadmsg),
+        cmocka_unit_test(test_addrs_nodata),
+        cmocka_unit_test(test_addrs_answer_section_only),
+        cmocka_unit_test(test_addrs_ttl_top_bit_is_zero),
+        cmocka_unit_test(test_addrs_with_opt),
+        cmocka_unit_test(test_addrs_invalid_message_ebadmsg),
+        cmocka_unit_test(test_addrs_other_qtype_einval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
