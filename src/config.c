@@ -39,6 +39,17 @@ static const char *const config_default_upstreams[] = {
     "tls://8.8.8.8#dns.google",
 };
 
+static const char *const config_strategies[] = {
+    [CONFIG_STRATEGY_FAILOVER] = "failover",
+    [CONFIG_STRATEGY_ROUND_ROBIN] = "round-robin",
+    [CONFIG_STRATEGY_FASTEST] = "fastest",
+};
+
+static const char *const config_doh_methods[] = {
+    [CONFIG_DOH_POST] = "post",
+    [CONFIG_DOH_GET] = "get",
+};
+
 static const struct {
     const char *name;
     int level;
@@ -60,6 +71,9 @@ enum config_type {
     CONFIG_T_BOOL,    /* a bool field: yes or no */
     CONFIG_T_SIZE,    /* a uint64_t field, bytes with an optional k, M or G */
     CONFIG_T_SECONDS, /* a uint32_t field, seconds with an optional s, m, h or d */
+    CONFIG_T_BOOTSTRAP,
+    CONFIG_T_STRATEGY,
+    CONFIG_T_DOH_METHOD,
 };
 
 struct config_key {
@@ -79,7 +93,15 @@ static const struct config_key config_keys[] = {
     {"listen", 'l', CONFIG_T_LISTEN, 0, 0, 0, 0, "ADDR[:PORT]",
      "answer plain DNS on UDP and TCP at this address (port 53 if none); repeatable"},
     {"upstream", 'u', CONFIG_T_UPSTREAM, 0, 0, 0, 0, "URL",
-     "forward to this resolver, tls://ADDRESS[:PORT][#NAME]; repeatable, tried in order"},
+     "forward to this resolver: tls://HOST[:PORT][#NAME], https://HOST[:PORT]/PATH[#NAME] or "
+     "sdns://STAMP; repeatable"},
+    {"bootstrap", 0, CONFIG_T_BOOTSTRAP, 0, 0, 0, 0, "ADDR[:PORT]",
+     "resolve upstream host names through this plain DNS server, and nothing else; "
+     "repeatable"},
+    {"strategy", 0, CONFIG_T_STRATEGY, 0, 0, 0, 0, "NAME",
+     "choose upstreams by failover (in order), round-robin or fastest"},
+    {"doh-method", 0, CONFIG_T_DOH_METHOD, 0, 0, 0, 0, "post|get",
+     "send DoH queries as POST, or as GET with ?dns= (cacheable by HTTP caches)"},
     {"pin-sha256", 0, CONFIG_T_PIN, 0, 0, 0, 0, "BASE64",
      "also require this SPKI SHA-256 pin of the upstream given just before; repeatable"},
     {"ca-file", 0, CONFIG_T_PATH, CONFIG_FIELD(ca_file), 0, 0, "FILE",
@@ -89,7 +111,10 @@ static const struct config_key config_keys[] = {
     {"timeout", 0, CONFIG_T_DURATION, CONFIG_FIELD(timeout_ms), 0, 0, "DURATION",
      "a query's deadline; then the client gets SERVFAIL"},
     {"attempt-timeout", 0, CONFIG_T_DURATION, CONFIG_FIELD(attempt_timeout_ms), 0, 0, "DURATION",
-     "wait this long for one upstream before trying the next"},
+     "wait at most this long for one upstream before trying the next (the timeout follows "
+     "the upstream's RTT below that)"},
+    {"attempt-timeout-min", 0, CONFIG_T_DURATION, CONFIG_FIELD(attempt_timeout_min_ms), 0, 0,
+     "DURATION", "the shortest RTT-derived wait for one upstream"},
     {"max-attempts", 0, CONFIG_T_NUMBER, CONFIG_FIELD(max_attempts), 1, 10, "N",
      "upstream attempts per query"},
     {"udp-max-size", 0, CONFIG_T_NUMBER, CONFIG_FIELD(udp_max_size), 512, 4096, "BYTES",
@@ -106,6 +131,8 @@ static const struct config_key config_keys[] = {
      "N", "connections per upstream"},
     {"upstream-max-inflight", 0, CONFIG_T_NUMBER, CONFIG_FIELD(upstream_max_inflight), 1, 4096, "N",
      "queries in flight per upstream connection"},
+    {"upstream-connect-rate", 0, CONFIG_T_NUMBER, CONFIG_FIELD(upstream_connect_rate), 1, 1000, "N",
+     "new connections per second per upstream, at most"},
     {"padding", 0, CONFIG_T_BOOL_PAD, 0, 0, 0, 0, "yes|no",
      "pad upstream queries to blocks of 128 bytes, as RFC 8467 advises"},
     {"edns-client-subnet", 0, CONFIG_T_ECS, 0, 0, 0, 0, "CIDR|none",
@@ -137,6 +164,7 @@ struct config_source {
     bool replace_lists;  /* the source's first listen (upstream) drops those given before */
     bool listen_given;   /* this source has given a listen */
     bool upstream_given; /* this source has given an upstream, so a pin may follow */
+    bool bootstrap_given;
 };
 
 void config_init(struct config *cfg)
@@ -145,6 +173,8 @@ void config_init(struct config *cfg)
     cfg->log_level = LOG_NOTICE;
     cfg->timeout_ms = 3000;
     cfg->attempt_timeout_ms = 1500;
+    cfg->attempt_timeout_min_ms = 400;
+    cfg->upstream_connect_rate = 10;
     cfg->max_attempts = 3;
     cfg->udp_max_size = 1232;
     cfg->tcp_max_connections = 256;
@@ -514,6 +544,40 @@ static int config_apply(struct config *cfg, struct config_source *src, const cha
         cfg->upstream[cfg->nupstreams++] = spec;
         return 0;
     }
+
+    case CONFIG_T_BOOTSTRAP:
+        if (src->replace_lists && !src->bootstrap_given)
+            cfg->nbootstrap = 0;
+        src->bootstrap_given = true;
+        if (cfg->nbootstrap >= CONFIG_MAX_BOOTSTRAP)
+            return config_fail(src, key, err, errlen, "at most %d servers", CONFIG_MAX_BOOTSTRAP);
+        if (config_parse_addr(value, CONFIG_DNS_PORT, &cfg->bootstrap[cfg->nbootstrap].addr,
+                              &cfg->bootstrap[cfg->nbootstrap].addrlen) != 0)
+            return config_fail(src, key, err, errlen, "'%s' is not an address: expected %s", value,
+                               CONFIG_LISTEN_FORM);
+        cfg->nbootstrap++;
+        return 0;
+
+    case CONFIG_T_STRATEGY:
+        for (size_t i = 0; i < ARRAY_SIZE(config_strategies); i++) {
+            if (strcasecmp(value, config_strategies[i]) == 0) {
+                cfg->strategy = (enum config_strategy)i;
+                return 0;
+            }
+        }
+        return config_fail(src, key, err, errlen,
+                           "'%s' is not a strategy: expected failover, round-robin or fastest",
+                           value);
+
+    case CONFIG_T_DOH_METHOD:
+        for (size_t i = 0; i < ARRAY_SIZE(config_doh_methods); i++) {
+            if (strcasecmp(value, config_doh_methods[i]) == 0) {
+                cfg->doh_method = (enum config_doh_method)i;
+                return 0;
+            }
+        }
+        return config_fail(src, key, err, errlen, "'%s' is not a method: expected post or get",
+                           value);
 
     case CONFIG_T_PIN:
         /* A pin belongs to one upstream, so it must be clear which: the last one this
@@ -1005,6 +1069,24 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
                  (unsigned)cfg->attempt_timeout_ms, (unsigned)cfg->timeout_ms);
         return -1;
     }
+    /* The lower bound gives way to a shorter upper bound, so that a short attempt-timeout
+     * alone (as configurations before attempt-timeout-min had) keeps working. */
+    if (cfg->attempt_timeout_min_ms > cfg->attempt_timeout_ms)
+        cfg->attempt_timeout_min_ms = cfg->attempt_timeout_ms;
+    /* A host name sent to the system's resolver would leave in the clear, and to an
+     * upstream cannot be (it is the upstream's own name): only a bootstrap server may
+     * resolve it. Without one, refuse to start rather than leak. */
+    for (size_t i = 0; i < cfg->nupstreams; i++) {
+        if (cfg->upstream[i].addrlen == 0 && cfg->nbootstrap == 0) {
+            snprintf(err, errlen,
+                     "upstream %s: the host name '%s' must be resolved, and no bootstrap "
+                     "server is configured: add `bootstrap = ADDR` (a plain DNS server used "
+                     "only for upstream names) or give the address, as in "
+                     "tls://1.1.1.1#cloudflare-dns.com",
+                     cfg->upstream[i].url, cfg->upstream[i].host);
+            return -1;
+        }
+    }
     if (cfg->min_ttl > cfg->max_ttl) {
         snprintf(err, errlen, "min-ttl: must not be longer than max-ttl (%us > %us)",
                  (unsigned)cfg->min_ttl, (unsigned)cfg->max_ttl);
@@ -1079,7 +1161,14 @@ static void config_format_default(const struct config *cfg, const struct config_
         nlist = ARRAY_SIZE(config_default_upstreams);
         break;
     case CONFIG_T_PIN:
+    case CONFIG_T_BOOTSTRAP:
         snprintf(buf, size, "none");
+        return;
+    case CONFIG_T_STRATEGY:
+        snprintf(buf, size, "%s", config_strategies[cfg->strategy]);
+        return;
+    case CONFIG_T_DOH_METHOD:
+        snprintf(buf, size, "%s", config_doh_methods[cfg->doh_method]);
         return;
     case CONFIG_T_PATH:
         snprintf(buf, size, "the system's trust store");
@@ -1178,7 +1267,8 @@ void config_usage(FILE *f)
     config_init(&defaults);
     fprintf(f, "Usage: dnsward [OPTION]...\n"
                "Answer plain DNS on UDP and TCP, and forward every query to upstream\n"
-               "resolvers over DNS-over-TLS (RFC 7858), verifying their certificates.\n"
+               "resolvers over DNS-over-TLS (RFC 7858) or DNS-over-HTTPS (RFC 8484),\n"
+               "verifying their certificates.\n"
                "\n");
     config_print_option(f, 'c', "config", "FILE",
                         "read settings from the INI file FILE first, wherever this flag stands",
@@ -1202,7 +1292,8 @@ void config_usage(FILE *f)
                "DURATION is a number with ms, s, m or h (seconds if none), at most 1h.\n"
                "SECONDS is a number with s, m, h or d (seconds if none).\n"
                "BYTES is a number with k, M or G (powers of 1024).\n"
-               "listen and upstream given on the command line replace those of the file.\n"
+               "listen, upstream and bootstrap given on the command line replace those of\n"
+               "the file.\n"
                "An upstream's NAME (after '#') is sent as SNI and checked in its certificate;\n"
                "without it, the certificate must carry the upstream's IP address.\n");
 }

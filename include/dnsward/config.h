@@ -2,7 +2,7 @@
  *
  * Every key of the file is also a long command-line flag with the same name
  * (`cache-size = 4M` in the file is `--cache-size 4M` on the command line), so a router's
- * init script needs no file. List-valued keys (listen, upstream) accumulate within one
+ * init script needs no file. List-valued keys (listen, upstream, bootstrap) accumulate within one
  * source; values given on the command line replace those of the file, and the built-in
  * defaults apply only when neither gives any.
  *
@@ -24,6 +24,7 @@
 enum {
     CONFIG_MAX_LISTEN = 16,
     CONFIG_MAX_UPSTREAMS = 16,
+    CONFIG_MAX_BOOTSTRAP = 4,
     CONFIG_ERR_LEN = 512,
 };
 
@@ -32,24 +33,44 @@ struct config_listen {
     socklen_t addrlen;
 };
 
+enum config_strategy {
+    CONFIG_STRATEGY_FAILOVER,    /* the first healthy upstream in configured order */
+    CONFIG_STRATEGY_ROUND_ROBIN, /* healthy upstreams in turn */
+    CONFIG_STRATEGY_FASTEST,     /* the lowest smoothed RTT, exploring the others a little */
+};
+
+enum config_doh_method {
+    CONFIG_DOH_POST, /* RFC 8484 §4.1, the body is the query */
+    CONFIG_DOH_GET,  /* RFC 8484 §4.1, ?dns= base64url: cacheable by HTTP caches */
+};
+
 struct config {
     struct config_listen listen[CONFIG_MAX_LISTEN];
     size_t nlisten;
     struct upstream_spec upstream[CONFIG_MAX_UPSTREAMS];
     size_t nupstreams;
+    struct config_listen bootstrap[CONFIG_MAX_BOOTSTRAP]; /* plain DNS, for upstream names only */
+    size_t nbootstrap;
+    enum config_strategy strategy;
+    enum config_doh_method doh_method;
     char ca_file[4096]; /* "" = the system's trust store */
     int log_level;      /* LOG_ERR .. LOG_DEBUG (syslog.h); -v raises it */
 
-    uint32_t timeout_ms;          /* a query's deadline, from arrival to answer or SERVFAIL */
-    uint32_t attempt_timeout_ms;  /* one upstream attempt, before the next upstream is tried */
-    unsigned max_attempts;        /* upstream attempts per query */
-    uint16_t udp_max_size;        /* largest UDP answer we send (and EDNS size we advertise) */
-    unsigned tcp_max_connections; /* per listener */
-    unsigned tcp_max_inflight;    /* queries in flight per TCP connection */
+    uint32_t timeout_ms;             /* a query's deadline, from arrival to answer or SERVFAIL */
+    uint32_t attempt_timeout_ms;     /* one upstream attempt, before the next upstream is tried:
+                                      * the upper bound of the RTT-derived timeout, and its
+                                      * value before any RTT is known */
+    uint32_t attempt_timeout_min_ms; /* the lower bound of the RTT-derived timeout; lowered
+                                      * to attempt_timeout_ms if above it */
+    unsigned max_attempts;           /* upstream attempts per query */
+    uint16_t udp_max_size;           /* largest UDP answer we send (and EDNS size we advertise) */
+    unsigned tcp_max_connections;    /* per listener */
+    unsigned tcp_max_inflight;       /* queries in flight per TCP connection */
     uint32_t tcp_idle_timeout_ms;
     uint32_t upstream_idle_timeout_ms; /* unless the upstream's EDNS keepalive says less */
     unsigned upstream_max_connections; /* per upstream */
     unsigned upstream_max_inflight;    /* queries in flight per upstream connection */
+    unsigned upstream_connect_rate;    /* new connections per second per upstream */
     uint16_t pad_block;                /* RFC 8467 padding of upstream queries; 0: off */
     uint8_t ecs[20];                   /* ECS option data to send upstream (RFC 7871) */
     uint16_t ecs_len;                  /* 0: no ECS (the default) */

@@ -7,9 +7,10 @@
  * A client stream verifies, always: TLS 1.2 or newer, the certificate chain against the
  * context's trust store, the peer's name (a DNS name, sent as SNI too) or IP address
  * (no SNI, RFC 6066 §3), and, when pins are given, that the SHA-256 of the
- * SubjectPublicKeyInfo of some certificate of the verified chain is one of them (RFC
- * 7858 §4.2). A failure closes the stream with -EKEYREJECTED before any byte of the
- * owner's is sent: tls_stream_write only queues until the handshake has succeeded.
+ * SubjectPublicKeyInfo (RFC 7858 §4.2) or, for a pin marked so, of the to-be-signed part
+ * (as DNS stamps give it) of some certificate of the verified chain is one of them. A failure
+ * closes the stream with -EKEYREJECTED before any byte of the owner's is sent: tls_stream_write
+ * only queues until the handshake has succeeded.
  *
  * The owner embeds struct tls_stream and recovers itself with container_of in the
  * callbacks. Callbacks may call tls_stream_write and tls_stream_close; after
@@ -49,8 +50,10 @@ struct tls_stream_cbs {
 struct tls_peer {
     const char *name;                   /* DNS name or IP literal to verify */
     bool name_is_ip;                    /* verify name as an IP address, send no SNI */
-    const uint8_t (*pins)[TLS_PIN_LEN]; /* SPKI SHA-256 pins, or NULL */
+    const uint8_t (*pins)[TLS_PIN_LEN]; /* SHA-256 pins, or NULL */
     size_t npins;
+    uint32_t pins_tbs;    /* bit i: pin i is of a certificate's TBS part (DNS stamps), not
+                           * of its SubjectPublicKeyInfo */
     SSL_SESSION *session; /* to resume, or NULL; not consumed */
     const char *alpn;     /* ALPN protocol list in wire format, or NULL */
     size_t alpn_len;
@@ -71,6 +74,7 @@ struct tls_stream {
     bool *alive;     /* private: cleared by close while a callback runs */
     uint8_t pins[4][TLS_PIN_LEN];
     size_t npins;
+    uint32_t pins_tbs;
     /* private, below: */
     unsigned flags;           /* TS_F_* in tls_stream.c */
     int err;                  /* a connect error known before the loop ran */

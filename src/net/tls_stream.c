@@ -247,8 +247,21 @@ out:
     return chain;
 }
 
-/* Does the SHA-256 of the SubjectPublicKeyInfo of some certificate of the verified chain,
- * the leaf up to the trust anchor, equal one of the pins? (RFC 7858 §4.2, RFC 7469 §2.4) */
+/* The SHA-256 of cert's SubjectPublicKeyInfo (tbs false) or of its to-be-signed part
+ * (tbs true). Returns false if it cannot be computed. */
+static bool ts_cert_digest(X509 *cert, bool tbs, uint8_t md[TLS_PIN_LEN])
+{
+    unsigned char *der = NULL;
+    int len = tbs ? i2d_re_X509_tbs(cert, &der) : i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+    if (len <= 0)
+        return false;
+    int ok = EVP_Digest(der, (size_t)len, md, NULL, EVP_sha256(), NULL);
+    OPENSSL_free(der);
+    return ok == 1;
+}
+
+/* Does the digest of some certificate of the verified chain, the leaf up to the trust
+ * anchor, equal one of the pins? (RFC 7858 §4.2, RFC 7469 §2.4; DNS stamps for TBS) */
 static bool ts_pins_match(struct tls_stream *ts)
 {
     bool match = false;
@@ -257,15 +270,16 @@ static bool ts_pins_match(struct tls_stream *ts)
     if (chain == NULL && SSL_session_reused(ts->ssl))
         chain = rebuilt = ts_resumed_chain(ts);
     for (int i = 0; i < sk_X509_num(chain) && !match; i++) {
-        unsigned char *der = NULL;
-        int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(sk_X509_value(chain, i)), &der);
-        if (len <= 0)
-            continue;
-        uint8_t md[TLS_PIN_LEN];
-        int ok = EVP_Digest(der, (size_t)len, md, NULL, EVP_sha256(), NULL);
-        OPENSSL_free(der);
-        for (size_t p = 0; ok && p < ts->npins && !match; p++)
-            match = memcmp(md, ts->pins[p], TLS_PIN_LEN) == 0;
+        uint8_t spki[TLS_PIN_LEN], tbs[TLS_PIN_LEN];
+        X509 *cert = sk_X509_value(chain, i);
+        bool have_spki = ts_cert_digest(cert, false, spki);
+        bool have_tbs = ts->pins_tbs != 0 && ts_cert_digest(cert, true, tbs);
+        for (size_t p = 0; p < ts->npins && !match; p++) {
+            if (ts->pins_tbs & (1u << p))
+                match = have_tbs && memcmp(tbs, ts->pins[p], TLS_PIN_LEN) == 0;
+            else
+                match = have_spki && memcmp(spki, ts->pins[p], TLS_PIN_LEN) == 0;
+        }
     }
     sk_X509_pop_free(rebuilt, X509_free);
     return match;
@@ -666,6 +680,7 @@ static int ts_set_peer(struct tls_stream *ts, const struct tls_peer *peer)
     if (peer->npins > 0)
         memcpy(ts->pins, peer->pins, peer->npins * sizeof(ts->pins[0]));
     ts->npins = peer->npins;
+    ts->pins_tbs = peer->pins_tbs;
     if (peer->session != NULL && SSL_set_session(ts->ssl, peer->session) != 1)
         return -EINVAL;
     /* SSL_set_alpn_protos returns 0 on success. */

@@ -1,6 +1,7 @@
 /* upstream: see include/dnsward/upstream.h. This file holds what an upstream is as
- * configured: its URL and its pins. The transports live beside it (dot.c), the choice
- * between upstreams in pool.c. */
+ * configured (its URL and its pins; stamps in stamp.c) and the state every transport
+ * shares: addresses, the connect-rate bound, failure kinds. The transports live beside
+ * it (dot.c, doh.c), the choice between upstreams in pool.c. */
 #include "dnsward/upstream.h"
 
 #include <arpa/inet.h>
@@ -14,7 +15,8 @@
 
 #include <openssl/evp.h>
 
-#define UPSTREAM_URL_FORM "tls://ADDRESS[:PORT][#NAME]"
+#define UPSTREAM_URL_FORM "tls://HOST[:PORT][#NAME]"
+#define UPSTREAM_DOH_FORM "https://HOST[:PORT]/PATH[#NAME]"
 #define UPSTREAM_PIN_B64_LEN 44 /* base64 of 32 bytes: 43 characters and one '=' */
 
 static int upstream_error(char *err, size_t errlen, const char *fmt, ...)
@@ -87,27 +89,111 @@ static bool upstream_looks_like_name(const char *text)
     return letter;
 }
 
+/* Parse "HOST[:PORT]" (HOST an IPv4 literal, a bracketed IPv6 literal or a name) of a URL
+ * into s: the address when HOST is one, s->host and s->port. text is modified. */
+static int upstream_parse_hostport(char *text, uint16_t default_port, struct upstream_spec *s,
+                                   const char *form, char *err, size_t errlen)
+{
+    char *host = text, *port_text = NULL;
+    bool v6 = false;
+    uint16_t port = default_port;
+
+    if (*host == '[') {
+        char *end = strchr(++host, ']');
+        if (end == NULL)
+            return upstream_error(err, errlen, "missing ']' after the IPv6 address");
+        *end++ = '\0';
+        if (*end == ':')
+            port_text = end + 1;
+        else if (*end != '\0')
+            return upstream_error(err, errlen, "unexpected '%s' after the address", end);
+        v6 = true;
+    } else {
+        size_t len = strcspn(host, ":/?@");
+        if (host[len] == ':' && strchr(host + len + 1, ':') != NULL)
+            return upstream_error(err, errlen,
+                                  "an IPv6 address must be in brackets, as in "
+                                  "tls://[2606:4700::1111]");
+        if (host[len] == ':')
+            port_text = host + len + 1;
+        else if (host[len] != '\0')
+            return upstream_error(err, errlen, "unexpected '%s' after the address", host + len);
+        host[len] = '\0';
+        if (len == 0)
+            return upstream_error(err, errlen, "missing address: expected %s", form);
+    }
+    if (port_text != NULL && upstream_parse_port(port_text, &port) != 0)
+        return upstream_error(err, errlen, "port '%s' must be a number between 1 and 65535",
+                              port_text);
+    if (strlen(host) >= sizeof(s->host))
+        return upstream_error(err, errlen, "host name longer than %zu characters",
+                              sizeof(s->host) - 1);
+
+    if (v6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&s->addr;
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+            return upstream_error(err, errlen, "'%s' is not an IPv6 address", host);
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        s->addrlen = sizeof(*sin6);
+    } else {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&s->addr;
+        if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+            sin->sin_family = AF_INET;
+            sin->sin_port = htons(port);
+            s->addrlen = sizeof(*sin);
+        } else if (!upstream_looks_like_name(host)) {
+            return upstream_error(err, errlen, "'%s' is not an IPv4 address", host);
+        } else if (!upstream_name_valid(host)) {
+            return upstream_error(err, errlen,
+                                  "'%s' is not a valid host name (letters, digits, hyphens "
+                                  "and dots; at most 253 characters)",
+                                  host);
+        }
+        /* else a name: resolved through the bootstrap servers (addrlen stays 0) */
+    }
+    memcpy(s->host, host, strlen(host) + 1);
+    s->port = port;
+    return 0;
+}
+
 int upstream_parse_url(const char *url, struct upstream_spec *spec, char *err, size_t errlen)
 {
-    static const char scheme[] = "tls://";
+    static const char tls_scheme[] = "tls://", https_scheme[] = "https://",
+                      sdns_scheme[] = "sdns://";
     struct upstream_spec s;
     char buf[UPSTREAM_URL_MAX];
-    char *host, *name, *port_text = NULL;
-    uint16_t port = UPSTREAM_DOT_PORT;
+    char *host, *name, *path = NULL;
+    const char *form;
+    int rc;
 
     memset(&s, 0, sizeof(s));
     if (strlen(url) >= sizeof(buf))
         return upstream_error(err, errlen, "URL longer than %zu characters", sizeof(buf) - 1);
-    if (strncasecmp(url, scheme, sizeof(scheme) - 1) != 0) {
+    memcpy(buf, url, strlen(url) + 1);
+    if (strncasecmp(url, sdns_scheme, sizeof(sdns_scheme) - 1) == 0) {
+        rc = upstream_parse_stamp(url + sizeof(sdns_scheme) - 1, &s, err, errlen);
+        if (rc < 0)
+            return rc;
+        goto done;
+    } else if (strncasecmp(url, tls_scheme, sizeof(tls_scheme) - 1) == 0) {
+        s.proto = UPSTREAM_DOT;
+        form = UPSTREAM_URL_FORM;
+        host = buf + sizeof(tls_scheme) - 1;
+    } else if (strncasecmp(url, https_scheme, sizeof(https_scheme) - 1) == 0) {
+        s.proto = UPSTREAM_DOH;
+        form = UPSTREAM_DOH_FORM;
+        host = buf + sizeof(https_scheme) - 1;
+    } else {
         const char *sep = strstr(url, "://");
         if (sep == NULL)
-            return upstream_error(err, errlen, "'%s' is not a URL: expected %s", url,
-                                  UPSTREAM_URL_FORM);
-        return upstream_error(err, errlen, "scheme '%.*s' is not supported: expected %s",
-                              (int)(sep - url), url, UPSTREAM_URL_FORM);
+            return upstream_error(err, errlen, "'%s' is not a URL: expected %s, %s or sdns://STAMP",
+                                  url, UPSTREAM_URL_FORM, UPSTREAM_DOH_FORM);
+        return upstream_error(err, errlen,
+                              "scheme '%.*s' is not supported: expected tls://, https:// or "
+                              "sdns://",
+                              (int)(sep - url), url);
     }
-    memcpy(buf, url, strlen(url) + 1);
-    host = buf + sizeof(scheme) - 1;
 
     /* The TLS name travels as the URL's fragment, so it is split off first. */
     name = strchr(host, '#');
@@ -121,68 +207,48 @@ int upstream_parse_url(const char *url, struct upstream_spec *spec, char *err, s
                                   "and dots; at most 253 characters)",
                                   name);
     }
-
-    if (*host == '[') {
-        char *end = strchr(++host, ']');
-        if (end == NULL)
-            return upstream_error(err, errlen, "missing ']' after the IPv6 address");
-        *end++ = '\0';
-        if (*end == ':')
-            port_text = end + 1;
-        else if (*end != '\0')
-            return upstream_error(err, errlen, "unexpected '%s' after the address", end);
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&s.addr;
-        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-            return upstream_error(err, errlen, "'%s' is not an IPv6 address", host);
-        sin6->sin6_family = AF_INET6;
-        s.addrlen = sizeof(*sin6);
-    } else {
-        size_t len = strcspn(host, ":/?@");
-        if (host[len] == ':' && strchr(host + len + 1, ':') != NULL)
-            return upstream_error(err, errlen,
-                                  "an IPv6 address must be in brackets, as in "
-                                  "tls://[2606:4700::1111]");
-        if (host[len] == ':')
-            port_text = host + len + 1;
-        else if (host[len] != '\0')
-            return upstream_error(err, errlen, "unexpected '%s' after the address", host + len);
-        host[len] = '\0';
-        if (len == 0)
-            return upstream_error(err, errlen, "missing address: expected %s", UPSTREAM_URL_FORM);
-        struct sockaddr_in *sin = (struct sockaddr_in *)&s.addr;
-        if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
-            if (upstream_looks_like_name(host))
-                return upstream_error(err, errlen,
-                                      "'%s' is a name, and resolving an upstream's name "
-                                      "(bootstrap) is not supported yet: give its IP address "
-                                      "and put the name after '#', as in "
-                                      "tls://1.1.1.1#cloudflare-dns.com",
-                                      host);
-            return upstream_error(err, errlen, "'%s' is not an IPv4 address", host);
+    if (s.proto == UPSTREAM_DOH) {
+        path = strchr(host, '/');
+        if (path != NULL) {
+            if (strlen(path) >= sizeof(s.path))
+                return upstream_error(err, errlen, "path longer than %zu characters",
+                                      sizeof(s.path) - 1);
+            memcpy(s.path, path, strlen(path) + 1);
+            *path = '\0';
         }
-        sin->sin_family = AF_INET;
-        s.addrlen = sizeof(*sin);
+        /* RFC 8484 §3 leaves the path to the server; "/dns-query" is what they use. */
+        if (path == NULL || strcmp(s.path, "/") == 0)
+            memcpy(s.path, "/dns-query", sizeof("/dns-query"));
+        for (const char *p = s.path; *p != '\0'; p++)
+            if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+                return upstream_error(err, errlen,
+                                      "the path may not hold spaces or control "
+                                      "characters; percent-encode them");
+    }
+    rc = upstream_parse_hostport(host,
+                                 s.proto == UPSTREAM_DOH ? UPSTREAM_DOH_PORT : UPSTREAM_DOT_PORT,
+                                 &s, form, err, errlen);
+    if (rc < 0)
+        return rc;
+
+    /* A name that is itself an IP literal is verified against the certificate's IP
+     * addresses, and must not be sent as SNI (RFC 6066 §3). */
+    const char *tls_name = name != NULL ? name : s.host;
+    struct in6_addr ip;
+    s.name_is_ip =
+        inet_pton(AF_INET, tls_name, &ip) == 1 || inet_pton(AF_INET6, tls_name, &ip) == 1;
+    memcpy(s.tls_name, tls_name, strlen(tls_name) + 1);
+    if (s.proto == UPSTREAM_DOH) {
+        bool v6 = strchr(tls_name, ':') != NULL;
+        if (s.port == UPSTREAM_DOH_PORT)
+            snprintf(s.authority, sizeof(s.authority), "%s%.255s%s", v6 ? "[" : "", tls_name,
+                     v6 ? "]" : "");
+        else
+            snprintf(s.authority, sizeof(s.authority), "%s%.255s%s:%u", v6 ? "[" : "", tls_name,
+                     v6 ? "]" : "", s.port);
     }
 
-    if (port_text != NULL && upstream_parse_port(port_text, &port) != 0)
-        return upstream_error(err, errlen, "port '%s' must be a number between 1 and 65535",
-                              port_text);
-    if (s.addr.ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)&s.addr)->sin6_port = htons(port);
-    else
-        ((struct sockaddr_in *)&s.addr)->sin_port = htons(port);
-
-    if (name != NULL) {
-        /* A name that is itself an IPv4 literal is verified against the certificate's IP
-         * addresses, and must not be sent as SNI (RFC 6066 §3). */
-        struct in_addr ip;
-        s.name_is_ip = inet_pton(AF_INET, name, &ip) == 1;
-        memcpy(s.tls_name, name, strlen(name) + 1);
-    } else {
-        s.name_is_ip = true;
-        memcpy(s.tls_name, host, strlen(host) + 1);
-    }
-    s.proto = UPSTREAM_DOT;
+done:
     memcpy(s.url, url, strlen(url) + 1);
     *spec = s;
     return 0;
@@ -212,4 +278,111 @@ int upstream_add_pin(struct upstream_spec *spec, const char *base64)
         return -ENOSPC;
     memcpy(spec->pins[spec->npins++], out, 32);
     return 0;
+}
+
+enum upstream_fail upstream_fail_kind(int err)
+{
+    switch (err) {
+    case -ECONNREFUSED:
+    case -EHOSTUNREACH:
+    case -ENETUNREACH:
+    case -ETIMEDOUT:
+        return UPSTREAM_FAIL_CONNECT;
+    case -EKEYREJECTED:
+    case -EPROTO:
+        return UPSTREAM_FAIL_TLS;
+    case -ECONNRESET:
+    case -EPIPE:
+        return UPSTREAM_FAIL_CLOSED;
+    case -EBADMSG:
+    case -EMSGSIZE:
+        return UPSTREAM_FAIL_ANSWER;
+    case -EREMOTEIO:
+    case -EMEDIUMTYPE:
+        return UPSTREAM_FAIL_HTTP;
+    case -ECONNABORTED:
+        return UPSTREAM_FAIL_GOAWAY;
+    default:
+        return UPSTREAM_FAIL_OTHER;
+    }
+}
+
+const char *upstream_fail_name(enum upstream_fail kind)
+{
+    static const char *const names[UPSTREAM_FAIL_KINDS] = {
+        [UPSTREAM_FAIL_CONNECT] = "connect", [UPSTREAM_FAIL_TLS] = "tls",
+        [UPSTREAM_FAIL_CLOSED] = "closed",   [UPSTREAM_FAIL_ANSWER] = "answer",
+        [UPSTREAM_FAIL_HTTP] = "http",       [UPSTREAM_FAIL_GOAWAY] = "goaway",
+        [UPSTREAM_FAIL_OTHER] = "other",
+    };
+    return (unsigned)kind < UPSTREAM_FAIL_KINDS ? names[kind] : "other";
+}
+
+void upstream_init(struct upstream *u, const struct upstream_ops *ops,
+                   const struct upstream_spec *spec, double rate, double burst, double rto)
+{
+    memset(u, 0, sizeof(*u));
+    u->ops = ops;
+    u->spec = spec;
+    if (spec->addrlen > 0)
+        upstream_set_addrs(u, &spec->addr, &spec->addrlen, 1);
+    u->connect_rate = rate;
+    u->connect_burst = burst;
+    u->connect_tokens = burst;
+    u->connect_stamp = -1;
+    u->rto = rto;
+}
+
+int upstream_addr(const struct upstream *u, const struct sockaddr **sa, socklen_t *len)
+{
+    if (u->addrs.n == 0)
+        return -EAGAIN;
+    *sa = (const struct sockaddr *)&u->addrs.addr[u->addrs.next];
+    *len = u->addrs.len[u->addrs.next];
+    return 0;
+}
+
+void upstream_addr_failed(struct upstream *u)
+{
+    if (u->addrs.n > 0)
+        u->addrs.next = (u->addrs.next + 1) % u->addrs.n;
+}
+
+void upstream_set_addrs(struct upstream *u, const struct sockaddr_storage *addrs,
+                        const socklen_t *lens, size_t n)
+{
+    struct upstream_addrs *a = &u->addrs;
+    struct sockaddr_storage current;
+    socklen_t current_len = a->n > 0 ? a->len[a->next] : 0;
+    if (current_len > 0)
+        memcpy(&current, &a->addr[a->next], current_len);
+    if (n > UPSTREAM_MAX_ADDRS)
+        n = UPSTREAM_MAX_ADDRS;
+    a->n = 0;
+    a->next = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(&a->addr[a->n], &addrs[i], lens[i]);
+        a->len[a->n] = lens[i];
+        if (lens[i] == current_len && memcmp(&addrs[i], &current, current_len) == 0)
+            a->next = a->n;
+        a->n++;
+    }
+}
+
+bool upstream_may_connect(struct upstream *u, double now)
+{
+    if (u->connect_rate <= 0)
+        return true;
+    if (u->connect_stamp >= 0) {
+        u->connect_tokens += (now - u->connect_stamp) * u->connect_rate;
+        if (u->connect_tokens > u->connect_burst)
+            u->connect_tokens = u->connect_burst;
+    }
+    u->connect_stamp = now;
+    if (u->connect_tokens < 1) {
+        u->stats.throttled++;
+        return false;
+    }
+    u->connect_tokens -= 1;
+    return true;
 }

@@ -134,12 +134,24 @@ static void assert_listen(const struct config *cfg, size_t i, const char *text)
                                                  : sizeof(struct sockaddr_in));
 }
 
+static void assert_bootstrap(const struct config *cfg, size_t i, const char *text)
+{
+    char buf[64];
+    assert_true(i < cfg->nbootstrap);
+    addr_text(&cfg->bootstrap[i].addr, buf, sizeof(buf));
+    assert_string_equal(buf, text);
+    assert_int_equal(cfg->bootstrap[i].addrlen, cfg->bootstrap[i].addr.ss_family == AF_INET6
+                                                    ? sizeof(struct sockaddr_in6)
+                                                    : sizeof(struct sockaddr_in));
+}
+
 static void assert_defaults(const struct config *cfg)
 {
     assert_int_equal(cfg->log_level, LOG_NOTICE);
     assert_string_equal(cfg->ca_file, "");
     assert_int_equal(cfg->timeout_ms, 3000);
     assert_int_equal(cfg->attempt_timeout_ms, 1500);
+    assert_int_equal(cfg->attempt_timeout_min_ms, 400);
     assert_int_equal(cfg->max_attempts, 3);
     assert_int_equal(cfg->udp_max_size, 1232);
     assert_int_equal(cfg->tcp_max_connections, 256);
@@ -148,6 +160,10 @@ static void assert_defaults(const struct config *cfg)
     assert_int_equal(cfg->upstream_idle_timeout_ms, 30000);
     assert_int_equal(cfg->upstream_max_connections, 4);
     assert_int_equal(cfg->upstream_max_inflight, 512);
+    assert_int_equal(cfg->upstream_connect_rate, 10);
+    assert_int_equal(cfg->strategy, CONFIG_STRATEGY_FAILOVER);
+    assert_int_equal(cfg->doh_method, CONFIG_DOH_POST);
+    assert_int_equal(cfg->nbootstrap, 0);
     assert_int_equal(cfg->pad_block, 128);
     assert_int_equal(cfg->ecs_len, 0);
     assert_int_equal(cfg->max_queries, 10000);
@@ -198,10 +214,16 @@ static const char every_key_file[] = "listen = 192.0.2.1\n"
                                      "listen = [2001:db8::1]:5353\n"
                                      "upstream = tls://9.9.9.9:8853#dns.quad9.net\n"
                                      "pin-sha256 = " PIN_A "\n"
+                                     "upstream = https://dns.example/q?x=1\n"
+                                     "bootstrap = 192.0.2.53\n"
+                                     "bootstrap = [2001:db8::53]:5353\n"
+                                     "strategy = fastest\n"
+                                     "doh-method = get\n"
                                      "ca-file = /dev/null\n"
                                      "log-level = debug\n"
                                      "timeout = 5s\n"
                                      "attempt-timeout = 2s\n"
+                                     "attempt-timeout-min = 250ms\n"
                                      "max-attempts = 5\n"
                                      "udp-max-size = 4096\n"
                                      "tcp-max-connections = 10\n"
@@ -210,6 +232,7 @@ static const char every_key_file[] = "listen = 192.0.2.1\n"
                                      "upstream-idle-timeout = 1h\n"
                                      "upstream-max-connections = 64\n"
                                      "upstream-max-inflight = 4096\n"
+                                     "upstream-connect-rate = 1000\n"
                                      "padding = no\n"
                                      "edns-client-subnet = 192.0.2.0/24\n"
                                      "max-queries = 1000000\n"
@@ -228,14 +251,27 @@ static void assert_every_key(const struct config *cfg)
     assert_int_equal(cfg->nlisten, 2);
     assert_listen(cfg, 0, "192.0.2.1:53");
     assert_listen(cfg, 1, "[2001:db8::1]:5353");
-    assert_int_equal(cfg->nupstreams, 1);
+    assert_int_equal(cfg->nupstreams, 2);
+    assert_int_equal(cfg->upstream[0].proto, UPSTREAM_DOT);
     assert_string_equal(cfg->upstream[0].tls_name, "dns.quad9.net");
     assert_int_equal(cfg->upstream[0].npins, 1);
     assert_int_equal(cfg->upstream[0].pins[0][31], 31);
+    assert_int_equal(cfg->upstream[1].proto, UPSTREAM_DOH);
+    assert_string_equal(cfg->upstream[1].url, "https://dns.example/q?x=1");
+    assert_string_equal(cfg->upstream[1].host, "dns.example");
+    assert_int_equal(cfg->upstream[1].addrlen, 0);
+    assert_string_equal(cfg->upstream[1].path, "/q?x=1");
+    assert_int_equal(cfg->upstream[1].npins, 0);
+    assert_int_equal(cfg->nbootstrap, 2);
+    assert_bootstrap(cfg, 0, "192.0.2.53:53");
+    assert_bootstrap(cfg, 1, "[2001:db8::53]:5353");
+    assert_int_equal(cfg->strategy, CONFIG_STRATEGY_FASTEST);
+    assert_int_equal(cfg->doh_method, CONFIG_DOH_GET);
     assert_string_equal(cfg->ca_file, "/dev/null");
     assert_int_equal(cfg->log_level, LOG_DEBUG);
     assert_int_equal(cfg->timeout_ms, 5000);
     assert_int_equal(cfg->attempt_timeout_ms, 2000);
+    assert_int_equal(cfg->attempt_timeout_min_ms, 250);
     assert_int_equal(cfg->max_attempts, 5);
     assert_int_equal(cfg->udp_max_size, 4096);
     assert_int_equal(cfg->tcp_max_connections, 10);
@@ -244,6 +280,7 @@ static void assert_every_key(const struct config *cfg)
     assert_int_equal(cfg->upstream_idle_timeout_ms, 3600000);
     assert_int_equal(cfg->upstream_max_connections, 64);
     assert_int_equal(cfg->upstream_max_inflight, 4096);
+    assert_int_equal(cfg->upstream_connect_rate, 1000);
     assert_int_equal(cfg->pad_block, 0);
     assert_int_equal(cfg->ecs_len, sizeof(ecs));
     assert_memory_equal(cfg->ecs, ecs, sizeof(ecs));
@@ -303,18 +340,23 @@ static void test_every_key_from_flags(void **state)
     assert_int_equal(
         parse_args(&cfg, &check, err, sizeof(err), "-l", "192.0.2.1", "--listen",
                    "[2001:db8::1]:5353", "--upstream", "tls://9.9.9.9:8853#dns.quad9.net",
-                   "--pin-sha256", PIN_A, "--ca-file", "/dev/null", "--log-level", "debug",
-                   "--timeout", "5s", "--attempt-timeout", "2s", "--max-attempts", "5",
-                   "--udp-max-size", "4096", "--tcp-max-connections", "10", "--tcp-max-inflight=20",
-                   "--tcp-idle-timeout", "1m", "--upstream-idle-timeout", "1h",
-                   "--upstream-max-connections", "64", "--upstream-max-inflight", "4096",
-                   "--padding", "no", "--edns-client-subnet", "192.0.2.0/24", "--max-queries",
-                   "1000000", "--cache-size", "512k", "--min-ttl", "1m", "--max-ttl", "2h",
-                   "--max-negative-ttl", "30", "--serve-stale", "no", "--stale-max-age", "2d",
-                   "--stale-client-timeout", "500ms", "--prefetch", "off", NULL),
+                   "--pin-sha256", PIN_A, "-u", "https://dns.example/q?x=1", "--bootstrap",
+                   "192.0.2.53", "--bootstrap=[2001:db8::53]:5353", "--strategy", "fastest",
+                   "--doh-method", "get", "--ca-file", "/dev/null", "--log-level", "debug",
+                   "--timeout", "5s", "--attempt-timeout", "2s", "--attempt-timeout-min", "250ms",
+                   "--max-attempts", "5", "--udp-max-size", "4096", "--tcp-max-connections", "10",
+                   "--tcp-max-inflight=20", "--tcp-idle-timeout", "1m", "--upstream-idle-timeout",
+                   "1h", "--upstream-max-connections", "64", "--upstream-max-inflight", "4096",
+                   "--upstream-connect-rate", "1000", "--padding", "no", "--edns-client-subnet",
+                   "192.0.2.0/24", "--max-queries", "1000000", "--cache-size", "512k", "--min-ttl",
+                   "1m", "--max-ttl", "2h", "--max-negative-ttl", "30", "--serve-stale", "no",
+                   "--stale-max-age", "2d", "--stale-client-timeout", "500ms", "--prefetch", "off",
+                   NULL),
         0);
     assert_string_equal(err, "");
     assert_false(check);
+    assert_every_key(&cfg);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
     assert_every_key(&cfg);
 
     assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-u", "tls://1.1.1.1", NULL), 0);
@@ -497,6 +539,17 @@ static void test_usage_lists_every_option(void **state)
         "--edns-client-subnet CIDR|none",
         "--max-queries N",
         "(default: 10000)",
+        "--bootstrap ADDR[:PORT]",
+        "--strategy NAME",
+        "(default: failover)",
+        "--doh-method post|get",
+        "(default: post)",
+        "--attempt-timeout-min DURATION",
+        "(default: 400ms)",
+        "--upstream-connect-rate N",
+        "1-1000 (default: 10)",
+        "https://HOST[:PORT]/PATH[#NAME]",
+        "sdns://STAMP",
         "127.0.0.1:53",
         "[::1]:53",
         "tls://1.1.1.1#cloudflare-dns.com",
@@ -598,13 +651,15 @@ static void test_file_errors(void **state)
     expect_file_error("listen = 127.0.0.1:0\n",
                       "1: listen: '127.0.0.1:0' is not an address: expected ADDR[:PORT], "
                       "[V6ADDR]:PORT or V6ADDR");
-    expect_file_error("upstream = https://1.1.1.1/dns-query\n",
-                      "1: upstream: scheme 'https' is not supported: expected "
-                      "tls://ADDRESS[:PORT][#NAME]");
-    expect_file_error("upstream = tls://dns.example\n",
-                      "1: upstream: 'dns.example' is a name, and resolving an upstream's name "
-                      "(bootstrap) is not supported yet: give its IP address and put the name "
-                      "after '#', as in tls://1.1.1.1#cloudflare-dns.com");
+    expect_file_error("upstream = udp://1.1.1.1\n",
+                      "1: upstream: scheme 'udp' is not supported: expected tls://, https:// or "
+                      "sdns://");
+    expect_file_error("upstream = tls://dns..example\n",
+                      "1: upstream: 'dns..example' is not a valid host name (letters, digits, "
+                      "hyphens and dots; at most 253 characters)");
+    expect_file_error("upstream = https://1.1.1.1/dns query\n",
+                      "1: upstream: the path may not hold spaces or control characters; "
+                      "percent-encode them");
     expect_file_error("timeout = 3s\npin-sha256 = " PIN_A "\nupstream = tls://1.1.1.1\n",
                       "2: pin-sha256: must follow the upstream it pins");
     expect_file_error("upstream = tls://1.1.1.1\npin-sha256 = sha256//abc\n",
@@ -702,7 +757,7 @@ static void test_flag_errors(void **state)
                       "ADDR[:PORT], [V6ADDR]:PORT or V6ADDR");
     expect_flag_error("-u", "udp://1.1.1.1",
                       "command line: --upstream: scheme 'udp' is not supported: expected "
-                      "tls://ADDRESS[:PORT][#NAME]");
+                      "tls://, https:// or sdns://");
     expect_flag_error("--pin-sha256", PIN_A,
                       "command line: --pin-sha256: must follow the upstream it pins");
     expect_flag_error("--timeout", "0", "command line: --timeout: must be between 1ms and 1h");
@@ -1042,6 +1097,310 @@ static void test_finish_checks(void **state)
     assert_string_equal(err, "min-ttl: must not be longer than max-ttl (600s > 300s)");
 }
 
+static void test_strategy_and_doh_method(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        enum config_strategy strategy;
+    } strategies[] = {
+        {"failover", CONFIG_STRATEGY_FAILOVER},       {"round-robin", CONFIG_STRATEGY_ROUND_ROBIN},
+        {"fastest", CONFIG_STRATEGY_FASTEST},         {"FASTEST", CONFIG_STRATEGY_FASTEST},
+        {"Round-Robin", CONFIG_STRATEGY_ROUND_ROBIN}, {"Failover", CONFIG_STRATEGY_FAILOVER},
+    };
+    static const char *const bad_strategies[] = {"",           "random", "round_robin",
+                                                 "roundrobin", "fast",   "fastest "};
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+    char expect[CONFIG_ERR_LEN];
+
+    config_init(&cfg);
+    for (size_t i = 0; i < sizeof(strategies) / sizeof(strategies[0]); i++) {
+        assert_int_equal(config_set(&cfg, "strategy", strategies[i].text, "f:1", err, sizeof(err)),
+                         0);
+        assert_int_equal(cfg.strategy, strategies[i].strategy);
+    }
+    for (size_t i = 0; i < sizeof(bad_strategies) / sizeof(bad_strategies[0]); i++) {
+        assert_int_equal(config_set(&cfg, "strategy", bad_strategies[i], "f:2", err, sizeof(err)),
+                         -1);
+        snprintf(expect, sizeof(expect),
+                 "f:2: strategy: '%s' is not a strategy: expected failover, round-robin or "
+                 "fastest",
+                 bad_strategies[i]);
+        assert_string_equal(err, expect);
+    }
+    assert_int_equal(cfg.strategy, CONFIG_STRATEGY_FAILOVER); /* the last good one stays */
+
+    assert_int_equal(config_set(&cfg, "doh-method", "get", "f:3", err, sizeof(err)), 0);
+    assert_int_equal(cfg.doh_method, CONFIG_DOH_GET);
+    assert_int_equal(config_set(&cfg, "doh-method", "POST", "f:3", err, sizeof(err)), 0);
+    assert_int_equal(cfg.doh_method, CONFIG_DOH_POST);
+    assert_int_equal(config_set(&cfg, "doh-method", "Get", "f:3", err, sizeof(err)), 0);
+    assert_int_equal(cfg.doh_method, CONFIG_DOH_GET);
+    assert_int_equal(config_set(&cfg, "doh-method", "put", "f:4", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:4: doh-method: 'put' is not a method: expected post or get");
+    assert_int_equal(config_set(&cfg, "doh-method", "", "f:4", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:4: doh-method: '' is not a method: expected post or get");
+    assert_int_equal(cfg.doh_method, CONFIG_DOH_GET);
+
+    /* The same from the file and the command line. */
+    assert_int_equal(load(&cfg, "strategy = round-robin\ndoh-method = get\n", err, sizeof(err)), 0);
+    assert_int_equal(cfg.strategy, CONFIG_STRATEGY_ROUND_ROBIN);
+    assert_int_equal(cfg.doh_method, CONFIG_DOH_GET);
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "--strategy",
+                                "fastest", "--doh-method=post", NULL),
+                     0);
+    assert_int_equal(cfg.strategy, CONFIG_STRATEGY_FASTEST);
+    assert_int_equal(cfg.doh_method, CONFIG_DOH_POST);
+    expect_file_error("timeout = 2s\nstrategy = random\n",
+                      "2: strategy: 'random' is not a strategy: expected failover, round-robin "
+                      "or fastest");
+    expect_file_error("doh-method = put\n",
+                      "1: doh-method: 'put' is not a method: expected post or get");
+    expect_flag_error("--strategy", "lowest-latency",
+                      "command line: --strategy: 'lowest-latency' is not a strategy: expected "
+                      "failover, round-robin or fastest");
+    expect_flag_error("--doh-method", "head",
+                      "command line: --doh-method: 'head' is not a method: expected post or get");
+    expect_flag_error("--strategy", NULL, "command line: --strategy: missing value");
+}
+
+static void test_attempt_timeout_min_and_connect_rate(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "attempt-timeout-min", "1ms", "f:1", err, sizeof(err)), 0);
+    assert_int_equal(cfg.attempt_timeout_min_ms, 1);
+    assert_int_equal(config_set(&cfg, "attempt-timeout-min", "2s", "f:1", err, sizeof(err)), 0);
+    assert_int_equal(cfg.attempt_timeout_min_ms, 2000);
+    assert_int_equal(config_set(&cfg, "attempt-timeout-min", "0", "f:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:1: attempt-timeout-min: must be between 1ms and 1h");
+    assert_int_equal(config_set(&cfg, "attempt-timeout-min", "fast", "f:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:1: attempt-timeout-min: 'fast' is not a duration: expected a "
+                             "number with ms, s, m or h (seconds if none)");
+    assert_int_equal(cfg.attempt_timeout_min_ms, 2000);
+
+    assert_int_equal(config_set(&cfg, "upstream-connect-rate", "1", "f:2", err, sizeof(err)), 0);
+    assert_int_equal(cfg.upstream_connect_rate, 1);
+    assert_int_equal(config_set(&cfg, "upstream-connect-rate", "1000", "f:2", err, sizeof(err)), 0);
+    assert_int_equal(cfg.upstream_connect_rate, 1000);
+    assert_int_equal(config_set(&cfg, "upstream-connect-rate", "0", "f:2", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:2: upstream-connect-rate: must be between 1 and 1000");
+    assert_int_equal(config_set(&cfg, "upstream-connect-rate", "1001", "f:2", err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "f:2: upstream-connect-rate: must be between 1 and 1000");
+    assert_int_equal(config_set(&cfg, "upstream-connect-rate", "lots", "f:2", err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "f:2: upstream-connect-rate: 'lots' is not a number: expected one "
+                             "between 1 and 1000");
+    assert_int_equal(cfg.upstream_connect_rate, 1000);
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--attempt-timeout-min", "100ms",
+                                "--upstream-connect-rate", "3", NULL),
+                     0);
+    assert_int_equal(cfg.attempt_timeout_min_ms, 100);
+    assert_int_equal(cfg.upstream_connect_rate, 3);
+    expect_file_error("attempt-timeout-min = 2h\n",
+                      "1: attempt-timeout-min: must be between 1ms and 1h");
+    expect_file_error("\nupstream-connect-rate = -5\n",
+                      "2: upstream-connect-rate: '-5' is not a number: expected one between 1 "
+                      "and 1000");
+    expect_flag_error("--upstream-connect-rate", "0",
+                      "command line: --upstream-connect-rate: must be between 1 and 1000");
+    expect_flag_error("--attempt-timeout-min", "0ms",
+                      "command line: --attempt-timeout-min: must be between 1ms and 1h");
+
+    /* attempt-timeout-min gives way to a shorter attempt-timeout, so that a short
+     * attempt-timeout alone keeps working. */
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--attempt-timeout", "300ms",
+                                NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.attempt_timeout_min_ms, 300);
+    assert_int_equal(cfg.attempt_timeout_ms, 300);
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--attempt-timeout", "1s",
+                                "--attempt-timeout-min", "1001ms", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.attempt_timeout_min_ms, 1000);
+    assert_int_equal(load(&cfg, "attempt-timeout-min = 2s\n", err, sizeof(err)), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.attempt_timeout_min_ms, 1500);
+}
+
+static void test_bootstrap_key(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    char value[32];
+
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "bootstrap", "9.9.9.9", "f:1", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "bootstrap", "[2620:fe::fe]:5353", "f:2", err, sizeof(err)),
+                     0);
+    assert_int_equal(config_set(&cfg, "bootstrap", "2620:fe::9", "f:3", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "bootstrap", "127.0.0.1:5353", "f:4", err, sizeof(err)), 0);
+    assert_int_equal(cfg.nbootstrap, 4);
+    assert_bootstrap(&cfg, 0, "9.9.9.9:53");
+    assert_bootstrap(&cfg, 1, "[2620:fe::fe]:5353");
+    assert_bootstrap(&cfg, 2, "[2620:fe::9]:53");
+    assert_bootstrap(&cfg, 3, "127.0.0.1:5353");
+    assert_int_equal(config_set(&cfg, "bootstrap", "1.1.1.1", "f:5", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:5: bootstrap: at most 4 servers");
+    assert_int_equal(cfg.nbootstrap, CONFIG_MAX_BOOTSTRAP);
+
+    static const char *const bad[] = {
+        "dns.google", "", "1.1.1.1:0", "1.1.1.1:65536", "[::1", "tls://9.9.9.9", "9.9.9.9:53x"};
+    config_init(&cfg);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char expect[CONFIG_ERR_LEN];
+        assert_int_equal(config_set(&cfg, "bootstrap", bad[i], "f:1", err, sizeof(err)), -1);
+        snprintf(expect, sizeof(expect),
+                 "f:1: bootstrap: '%s' is not an address: expected ADDR[:PORT], [V6ADDR]:PORT or "
+                 "V6ADDR",
+                 bad[i]);
+        assert_string_equal(err, expect);
+    }
+    assert_int_equal(cfg.nbootstrap, 0);
+
+    expect_file_error("bootstrap = 9.9.9.9\nbootstrap = resolver.example\n",
+                      "2: bootstrap: 'resolver.example' is not an address: expected "
+                      "ADDR[:PORT], [V6ADDR]:PORT or V6ADDR");
+    char text[512] = "";
+    for (int i = 0; i <= CONFIG_MAX_BOOTSTRAP; i++) {
+        snprintf(value, sizeof(value), "bootstrap = 192.0.2.%d\n", i + 1);
+        strcat(text, value);
+    }
+    expect_file_error(text, "5: bootstrap: at most 4 servers");
+    expect_flag_error("--bootstrap", "localhost",
+                      "command line: --bootstrap: 'localhost' is not an address: expected "
+                      "ADDR[:PORT], [V6ADDR]:PORT or V6ADDR");
+}
+
+/* bootstrap is a list as listen is: it accumulates within one source, and the command
+ * line's replaces the file's. */
+static void test_bootstrap_list_rules(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+
+    write_conf("bootstrap = 192.0.2.1\n"
+               "bootstrap = 192.0.2.2\n"
+               "listen = 127.0.0.1:5301\n");
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, NULL), 0);
+    assert_int_equal(cfg.nbootstrap, 2);
+    assert_bootstrap(&cfg, 0, "192.0.2.1:53");
+    assert_bootstrap(&cfg, 1, "192.0.2.2:53");
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "--bootstrap",
+                                "198.51.100.1", "--bootstrap", "198.51.100.2:5353", NULL),
+                     0);
+    assert_int_equal(cfg.nbootstrap, 2);
+    assert_bootstrap(&cfg, 0, "198.51.100.1:53");
+    assert_bootstrap(&cfg, 1, "198.51.100.2:5353");
+    assert_int_equal(cfg.nlisten, 1); /* only the lists the command line gives */
+
+    /* The flag may stand before -c: the file is still read first, and replaced. */
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--bootstrap", "198.51.100.3", "-c",
+                                conf_path, NULL),
+                     0);
+    assert_int_equal(cfg.nbootstrap, 1);
+    assert_bootstrap(&cfg, 0, "198.51.100.3:53");
+
+    /* Other lists given on the command line leave the file's bootstrap alone. */
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "-l",
+                                "127.0.0.1:5400", "-u", "tls://dns.example", NULL),
+                     0);
+    assert_int_equal(cfg.nbootstrap, 2);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.nbootstrap, 2);
+
+    /* A full list in the file does not stop the command line from giving its own. */
+    write_conf("bootstrap = 192.0.2.1\nbootstrap = 192.0.2.2\n"
+               "bootstrap = 192.0.2.3\nbootstrap = 192.0.2.4\n");
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "--bootstrap",
+                                "198.51.100.1", "--bootstrap", "198.51.100.2", "--bootstrap",
+                                "198.51.100.3", "--bootstrap", "198.51.100.4", NULL),
+                     0);
+    assert_int_equal(cfg.nbootstrap, 4);
+    assert_bootstrap(&cfg, 3, "198.51.100.4:53");
+
+    /* No default: without one, nothing is resolved. */
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), NULL), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.nbootstrap, 0);
+}
+
+/* An upstream given by host name must be resolved, and only a bootstrap server may
+ * resolve it: without one, dnsward refuses to start. */
+static void test_finish_needs_bootstrap(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+
+    assert_int_equal(
+        parse_args(&cfg, &check, err, sizeof(err), "-u", "https://dns.example/dns-query", NULL), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "upstream https://dns.example/dns-query: the host name 'dns.example' "
+                             "must be resolved, and no bootstrap server is configured: add "
+                             "`bootstrap = ADDR` (a plain DNS server used only for upstream "
+                             "names) or give the address, as in tls://1.1.1.1#cloudflare-dns.com");
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-u",
+                                "https://dns.example/dns-query", "--bootstrap", "9.9.9.9", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.nupstreams, 1);
+    assert_int_equal(cfg.nbootstrap, 1);
+
+    /* The upstream named is the one with a host name, wherever it stands. */
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-u", "tls://1.1.1.1", "-u",
+                                "https://[2606:4700::1111]/dns-query", "-u",
+                                "tls://dns.quad9.net:853#dns.quad9.net", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "upstream tls://dns.quad9.net:853#dns.quad9.net: the host name "
+                                "'dns.quad9.net' must be resolved"));
+    assert_non_null(strstr(err, "bootstrap"));
+
+    /* A stamp without an address needs one as well. */
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-u",
+                                "sdns://AwAAAAAAAAAAAAALZG5zLmV4YW1wbGU", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "upstream sdns://AwAAAAAAAAAAAAALZG5zLmV4YW1wbGU: the host name "
+                                "'dns.example' must be resolved"));
+    /* A stamp with one does not. */
+    assert_int_equal(
+        parse_args(&cfg, &check, err, sizeof(err), "-u",
+                   "sdns://AgcAAAAAAAAABzEuMC4wLjEAEmRucy5jbG91ZGZsYXJlLmNvbQovZG5zLXF1ZXJ5", NULL),
+        0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.upstream[0].proto, UPSTREAM_DOH);
+
+    /* From the file, with the bootstrap server in the file and the upstream on the command
+     * line. */
+    assert_int_equal(load(&cfg, "upstream = tls://dns.example\n", err, sizeof(err)), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "upstream tls://dns.example: the host name 'dns.example' must be "
+                                "resolved, and no bootstrap server is configured"));
+    write_conf("bootstrap = [2620:fe::fe]\n");
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "-u",
+                                "https://dns.example", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+}
+
 /* conf/dnsward.conf is what `dnsward -t -c conf/dnsward.conf` checks, and its values are
  * the defaults. */
 static void test_example_conf(void **state)
@@ -1095,6 +1454,11 @@ int main(void)
         cmocka_unit_test(test_log_levels_and_padding),
         cmocka_unit_test(test_ca_file_and_limits),
         cmocka_unit_test(test_finish_checks),
+        cmocka_unit_test(test_strategy_and_doh_method),
+        cmocka_unit_test(test_attempt_timeout_min_and_connect_rate),
+        cmocka_unit_test(test_bootstrap_key),
+        cmocka_unit_test(test_bootstrap_list_rules),
+        cmocka_unit_test(test_finish_needs_bootstrap),
         cmocka_unit_test(test_example_conf),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
