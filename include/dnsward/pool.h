@@ -1,19 +1,40 @@
 /* pool: which upstream an attempt goes to, how healthy each upstream is, and retries.
  *
- * Strategy (for now): failover, the first healthy upstream in configured order. An
- * upstream that fails is "down" for a backoff period that doubles with each consecutive
- * failure (1 s up to 16 s) and is avoided meanwhile; the first query after the period
- * probes it, and the first success brings it back. A connect-phase failure (refused,
- * unreachable, certificate rejected) marks it down at once; other failures (a broken
- * stream, garbage, a timeout) after three in a row, so that one lost race with a server's
- * idle close does not take a good upstream out of service. Failures are counted per
- * event, not per attempt: the attempts a broken connection carried fail together, once.
- * An upstream that is merely full is skipped for that query, not charged.
+ * Strategies (config `strategy`): failover, the first healthy upstream in configured
+ * order; round-robin, healthy upstreams in turn; fastest, the healthy upstream with the
+ * lowest smoothed RTT, except that one request in POOL_EXPLORE goes round-robin so that
+ * the others' RTT stays known (one never measured counts as fastest, so it is measured).
+ * DoT and DoH upstreams mix freely: the pool sees only struct upstream.
  *
- * A request moves to the next upstream when an attempt fails or outlives the attempt
- * timeout, until max_attempts or every upstream was tried. The number of connections an
- * upstream can be made to open is thereby bounded by its backoff, not by the query rate.
- * The query's overall deadline belongs to the caller (proxy.c), which cancels the request.
+ * RTT and timeouts: every answer gives its upstream an RTT sample, smoothed as TCP does
+ * (RFC 6298: srtt, rttvar); an attempt's timeout is srtt + 4 rttvar within
+ * [attempt-timeout-min, attempt-timeout], attempt-timeout until a sample exists, and it
+ * doubles (within the bound) after a timeout event, as TCP backs off its RTO.
+ *
+ * Health: an upstream that fails is "down" for a backoff period that doubles with each
+ * consecutive failure (1 s up to 16 s) and is avoided meanwhile; the first query after
+ * the period probes it, and the first success brings it back. A connect-phase failure
+ * (refused, unreachable, certificate rejected) marks it down at once, and so does a
+ * timeout on an upstream that has answered nothing since the attempt was sent, if
+ * another upstream is up (it is black-holed, so the next queries go elsewhere at once
+ * instead of each waiting for its own timeout; a lone upstream slow with one name is
+ * not set aside); other failures (a broken stream, garbage, a timeout while other answers
+ * arrive) after three in a row, so that one lost race with a server's idle close does
+ * not take a good upstream out of service. Failures are counted per event, not per
+ * attempt: the attempts a broken connection carried fail together, once. An upstream
+ * that is merely full, has no address yet, or may not open another connection this
+ * second (upstream-connect-rate) is skipped for that query, not charged. A GOAWAY's
+ * unprocessed streams are retried and not charged either (once per query, without
+ * spending an attempt). When every upstream is down,
+ * one query a second probes the one whose backoff ends first, so that the pool notices a
+ * network that came back without waiting out every backoff.
+ *
+ * A request moves to the next upstream when an attempt fails or outlives its timeout,
+ * until max_attempts or every upstream was tried. Each attempt opens at most one
+ * connection, so a query causes at most max_attempts connection attempts, and an
+ * upstream at most upstream-connect-rate a second: one that accepts and closes cannot
+ * cause a reconnect storm. The query's overall deadline belongs to the caller
+ * (proxy.c), which cancels the request.
  */
 #ifndef DNSWARD_POOL_H
 #define DNSWARD_POOL_H
@@ -22,9 +43,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dnsward/config.h"
 #include "dnsward/upstream.h"
 
-struct config;
+enum { POOL_EXPLORE = 20 };
+
 struct pool;
 struct pool_request;
 
@@ -42,7 +65,10 @@ struct pool_request {
     uint32_t tried;       /* bit i: upstream i was tried */
     uint32_t refused;     /* bit i: upstream i could not take it (full): skip it */
     uint64_t sent_events; /* the upstream's failure_events when the attempt was sent */
-    const uint8_t *wire;  /* the query, borrowed until the request ends */
+    double sent_at;       /* ev_now() when the attempt was sent */
+    bool free_retry;      /* a GOAWAY's retry was granted without spending an attempt */
+    uint8_t order[CONFIG_MAX_UPSTREAMS]; /* upstream indexes in the strategy's order */
+    const uint8_t *wire;                 /* the query, borrowed until the request ends */
     uint16_t len;
     pool_done_cb on_done;
     struct pool *pool;
@@ -70,8 +96,12 @@ void pool_cancel(struct pool_request *r);
 /* Shutdown: close idle upstream connections and let busy ones finish. */
 void pool_drain(struct pool *p);
 
+/* Log one line per upstream at level: its state and counters (see the README). */
+void pool_log_stats(const struct pool *p, int level);
+
 /* Upstreams, for statistics and logs. */
 size_t pool_count(const struct pool *p);
 const struct upstream *pool_upstream(const struct pool *p, size_t i);
+struct upstream *pool_upstream_mut(struct pool *p, size_t i);
 
 #endif

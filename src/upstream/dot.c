@@ -250,6 +250,8 @@ static void on_dot_close(struct tls_stream *ts, int err)
         log_limited(&conn_limit, LOG_WARNING, "upstream %s: connection %s: %s",
                     c->up->base.spec->url, c->ready ? "lost" : "failed",
                     err ? strerror(-err) : "closed by the upstream");
+    if (!c->ready)
+        upstream_addr_failed(&c->up->base);
     dot_conn_close(c, err ? err : -ECONNRESET);
 }
 
@@ -277,6 +279,7 @@ static void on_dot_timer(struct ev_loop *loop, ev_timer *w, int revents)
     } else if (!c->ready) {
         log_limited(&conn_limit, LOG_WARNING, "upstream %s: connection timed out",
                     c->up->base.spec->url);
+        upstream_addr_failed(&c->up->base);
         dot_conn_close(c, -ETIMEDOUT);
     } else if (c->ninflight == 0) {
         log_debug("upstream %s: closing idle connection", c->up->base.spec->url);
@@ -286,9 +289,21 @@ static void on_dot_timer(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
-static struct dot_conn *dot_conn_new(struct dot_upstream *up)
+/* Open a connection to the upstream's current address. Returns it, or NULL with *err:
+ * -EAGAIN (no address yet, or the connect-rate bound), -ENOMEM, or a socket error. */
+static struct dot_conn *dot_conn_new(struct dot_upstream *up, int *err)
 {
     const struct upstream_spec *spec = up->base.spec;
+    const struct sockaddr *sa;
+    socklen_t salen;
+    *err = upstream_addr(&up->base, &sa, &salen);
+    if (*err < 0)
+        return NULL;
+    if (!upstream_may_connect(&up->base, ev_now(up->loop))) {
+        *err = -EAGAIN;
+        return NULL;
+    }
+    *err = -ENOMEM;
     struct dot_conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
@@ -302,12 +317,13 @@ static struct dot_conn *dot_conn_new(struct dot_upstream *up)
         .name_is_ip = spec->name_is_ip,
         .pins = spec->npins ? (const uint8_t(*)[TLS_PIN_LEN])spec->pins : NULL,
         .npins = spec->npins,
+        .pins_tbs = spec->pins_tbs,
         .session = up->session,
     };
-    int rc = tls_stream_connect(&c->ts, up->loop, up->ctx, (const struct sockaddr *)&spec->addr,
-                                spec->addrlen, &peer, &dot_stream_cbs, DOT_WRITE_MAX);
-    if (rc < 0) {
-        log_limited(&conn_limit, LOG_WARNING, "upstream %s: %s", spec->url, strerror(-rc));
+    *err = tls_stream_connect(&c->ts, up->loop, up->ctx, sa, salen, &peer, &dot_stream_cbs,
+                              DOT_WRITE_MAX);
+    if (*err < 0) {
+        log_limited(&conn_limit, LOG_WARNING, "upstream %s: %s", spec->url, strerror(-*err));
         goto fail_ids;
     }
     ev_timer_init(&c->timer, on_dot_timer, 0, up->cfg->attempt_timeout_ms / 1000.0);
@@ -325,17 +341,20 @@ fail_conn:
 }
 
 /* The connection to carry the next attempt: one with room, else a new one while the
- * limit allows. Several connections exist only when one cannot carry the load. */
-static struct dot_conn *dot_pick_conn(struct dot_upstream *up)
+ * limit allows. Several connections exist only when one cannot carry the load. Returns
+ * NULL with *err set when there is none. */
+static struct dot_conn *dot_pick_conn(struct dot_upstream *up, int *err)
 {
     struct dot_conn *c;
     LIST_FOREACH(c, &up->conns, entry) {
         if (!c->stale && !idmap_full(&c->ids))
             return c;
     }
-    if (up->nconns >= up->cfg->upstream_max_connections)
+    if (up->nconns >= up->cfg->upstream_max_connections) {
+        *err = -ENOBUFS;
         return NULL;
-    return dot_conn_new(up);
+    }
+    return dot_conn_new(up, err);
 }
 
 static int dot_send(struct upstream *u, struct attempt *a)
@@ -345,11 +364,12 @@ static int dot_send(struct upstream *u, struct attempt *a)
         return -ESHUTDOWN;
     if (a->len > DOT_QUERY_MAX || a->len < DNS_HEADER_LEN)
         return -EMSGSIZE;
-    struct dot_conn *c = dot_pick_conn(up);
+    int rc;
+    struct dot_conn *c = dot_pick_conn(up, &rc);
     if (c == NULL)
-        return up->nconns ? -ENOBUFS : -ECONNREFUSED;
+        return rc;
     uint16_t id = 0;
-    int rc = -EAGAIN;
+    rc = -EAGAIN;
     for (int i = 0; i < DOT_ID_TRIES && rc != 0; i++) {
         id = dot_random_id(up);
         rc = idmap_insert(&c->ids, id, a);
@@ -438,8 +458,9 @@ struct upstream *dot_upstream_new(struct ev_loop *loop, const struct upstream_sp
     struct dot_upstream *up = calloc(1, sizeof(*up));
     if (up == NULL)
         return NULL;
-    up->base.ops = &dot_ops;
-    up->base.spec = spec;
+    upstream_init(&up->base, &dot_ops, spec, cfg->upstream_connect_rate,
+                  cfg->upstream_connect_rate + cfg->upstream_max_connections,
+                  cfg->attempt_timeout_ms / 1000.0);
     up->loop = loop;
     up->cfg = cfg;
     up->ctx = ctx;
