@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnsward/bootstrap.h"
 #include "dnsward/config.h"
+#include "dnsward/doh.h"
 #include "dnsward/dot.h"
 #include "dnsward/listener.h"
 #include "dnsward/log.h"
@@ -30,6 +32,7 @@ struct daemon {
     struct ev_loop *loop;
     struct config cfg;
     SSL_CTX *tls_ctx;
+    struct bootstrap *bootstrap;
     struct pool *pool;
     struct proxy *proxy;
     struct listener *listeners[MAX_LISTENERS];
@@ -94,6 +97,7 @@ static void on_sigusr1(struct ev_loop *loop, ev_signal *w, int revents)
     (void)revents;
     struct daemon *d = w->data;
     proxy_log_stats(d->proxy, LOG_NOTICE);
+    pool_log_stats(d->pool, LOG_NOTICE);
 }
 
 static int daemon_listen(struct daemon *d)
@@ -118,6 +122,61 @@ static int daemon_listen(struct daemon *d)
     return 0;
 }
 
+static void on_bootstrap_poll(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct daemon *d = w->data;
+    if (bootstrap_settled(d->bootstrap))
+        ev_break(loop, EVBREAK_ONE);
+}
+
+static void on_bootstrap_limit(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ONE);
+}
+
+/* Resolve the upstreams that are given by name, through the bootstrap servers, and wait
+ * (a bounded time) for the first answers, so that the first queries find addresses.
+ * Names that could not be resolved yet are retried in the background. */
+static int daemon_bootstrap(struct daemon *d)
+{
+    bool needed = false;
+    for (size_t i = 0; i < pool_count(d->pool); i++)
+        needed |= pool_upstream(d->pool, i)->spec->addrlen == 0;
+    if (!needed)
+        return 0;
+    d->bootstrap = bootstrap_new(d->loop, &d->cfg);
+    if (d->bootstrap == NULL) {
+        log_err("out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < pool_count(d->pool); i++) {
+        struct upstream *u = pool_upstream_mut(d->pool, i);
+        int rc = u->spec->addrlen == 0 ? bootstrap_watch(d->bootstrap, u) : 0;
+        if (rc < 0) {
+            log_err("upstream %s: cannot resolve '%s': %s", u->spec->url, u->spec->host,
+                    strerror(-rc));
+            return -1;
+        }
+    }
+    ev_timer poll, limit;
+    ev_timer_init(&poll, on_bootstrap_poll, 0.01, 0.01);
+    poll.data = d;
+    ev_timer_start(d->loop, &poll);
+    /* Two rounds over every bootstrap server at most, as bootstrap.c tries them. */
+    ev_timer_init(&limit, on_bootstrap_limit,
+                  2.0 * (double)d->cfg.nbootstrap * BOOTSTRAP_TIMEOUT_MS / 1000.0 + 0.5, 0);
+    ev_timer_start(d->loop, &limit);
+    ev_run(d->loop, 0);
+    ev_timer_stop(d->loop, &poll);
+    ev_timer_stop(d->loop, &limit);
+    if (!bootstrap_settled(d->bootstrap))
+        log_warn("bootstrap: upstream names not resolved yet; still trying");
+    return 0;
+}
+
 static void daemon_cleanup(struct daemon *d)
 {
     /* Queries still in flight (a second signal cut the shutdown short) are answered
@@ -127,6 +186,7 @@ static void daemon_cleanup(struct daemon *d)
     for (size_t i = 0; i < d->nlisteners; i++)
         d->listeners[i]->ops->free(d->listeners[i]);
     proxy_free(d->proxy);
+    bootstrap_free(d->bootstrap);
     pool_free(d->pool);
     SSL_CTX_free(d->tls_ctx);
     if (d->loop != NULL) {
@@ -178,12 +238,17 @@ int main(int argc, char **argv)
         goto out;
     }
     for (size_t i = 0; i < d.cfg.nupstreams; i++) {
-        struct upstream *u = dot_upstream_new(d.loop, &d.cfg.upstream[i], &d.cfg, d.tls_ctx);
+        const struct upstream_spec *spec = &d.cfg.upstream[i];
+        struct upstream *u = spec->proto == UPSTREAM_DOH
+                                 ? doh_upstream_new(d.loop, spec, &d.cfg, d.tls_ctx)
+                                 : dot_upstream_new(d.loop, spec, &d.cfg, d.tls_ctx);
         if (u == NULL || pool_add(d.pool, u) < 0) {
             log_err("out of memory");
             goto out;
         }
     }
+    if (daemon_bootstrap(&d) < 0)
+        goto out;
     d.proxy = proxy_new(d.loop, &d.cfg, d.pool);
     if (d.proxy == NULL) {
         log_err("out of memory");
@@ -213,6 +278,7 @@ int main(int argc, char **argv)
                (unsigned long long)st->servfail, (unsigned long long)st->formerr,
                (unsigned long long)st->dropped);
     proxy_log_stats(d.proxy, LOG_NOTICE);
+    pool_log_stats(d.pool, LOG_NOTICE);
     status = 0;
 out:
     daemon_cleanup(&d);
