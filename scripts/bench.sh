@@ -3,10 +3,11 @@
 #
 #   scripts/bench.sh [-s miss|hit|memory] [-l SECONDS] [-r ROUNDS] [-q OUTSTANDING] [-n NAMES]
 #
-# Starts, all on 127.0.0.1: an Unbound upstream serving DoT from local data (a test CA
-# made here), dnsward in front of it, and, when installed, the same job done by Unbound
-# as a caching DoT forwarder and by stubby (which has no cache). Scenarios:
-#   miss    (default) a new name every query: every query is forwarded over DoT
+# Starts, all on 127.0.0.1: an Unbound upstream serving DoT and DoH from local data (a
+# test CA made here), dnsward in front of it twice (forwarding over DoT, and over DoH),
+# and, when installed, the same job done by Unbound as a caching DoT forwarder, by
+# stubby (DoT, no cache) and by dnsdist forwarding over DoH. Scenarios:
+#   miss    (default) a new name every query: every query is forwarded upstream
 #   hit     1,000 names, asked once to fill the cache, then over and over
 #   memory  NAMES (default 100,000) new names, each asked once; the table shows each
 #           target's resident memory before and after, and the growth
@@ -42,7 +43,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-UP_DOT=27853 DNSWARD=27053 UNBOUND_FWD=27054 STUBBY=27055
+UP_DOT=27853 UP_DOH=27443 DNSWARD=27053 UNBOUND_FWD=27054 STUBBY=27055 DNSWARD_DOH=27056
+DNSDIST_DOH=27057
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/ca.key" \
     -out "$dir/ca.pem" -days 30 -subj "/CN=bench CA" 2>/dev/null
@@ -64,7 +66,10 @@ common="  do-daemonize: no
 cat >"$dir/upstream.conf" <<EOF
 server:
   interface: 127.0.0.1@$UP_DOT
+  interface: 127.0.0.1@$UP_DOH
   tls-port: $UP_DOT
+  https-port: $UP_DOH
+  http-max-streams: 1000
   tls-service-key: "$dir/up.key"
   tls-service-pem: "$dir/up.pem"
 $common
@@ -102,6 +107,13 @@ upstream_recursive_servers:
     tls_auth_name: "upstream.test"
 EOF
 
+cat >"$dir/dnsdist-doh.conf" <<EOF
+setLocal("127.0.0.1:$DNSDIST_DOH")
+setSecurityPollSuffix("")
+newServer({address="127.0.0.1:$UP_DOH", tls="openssl", subjectName="upstream.test", caStore="$dir/ca.pem", validateCertificates=true, dohPath="/dns-query", checkName="bench.test."})
+getPool(""):setCache(newPacketCache(100000, {maxTTL=86400, minTTL=0}))
+EOF
+
 start() { # name command...
     local name=$1
     shift
@@ -114,11 +126,20 @@ sleep 1
 start dnsward "${DNSWARD_BIN:-build/dnsward}" -l 127.0.0.1:$DNSWARD -u "tls://127.0.0.1:$UP_DOT#upstream.test" \
     --ca-file "$dir/ca.pem" --cache-size 256M
 targets=("dnsward 127.0.0.1 $DNSWARD ${pids[-1]}")
+if [[ $scenario != memory ]]; then
+    start dnsward-doh "${DNSWARD_BIN:-build/dnsward}" -l 127.0.0.1:$DNSWARD_DOH \
+        -u "https://127.0.0.1:$UP_DOH/dns-query#upstream.test" --ca-file "$dir/ca.pem" --cache-size 256M
+    targets+=("dnsward-doh 127.0.0.1 $DNSWARD_DOH ${pids[-1]}")
+fi
 start unbound-fwd unbound -d -c "$dir/fwd.conf"
 targets+=("unbound-fwd 127.0.0.1 $UNBOUND_FWD ${pids[-1]}")
 if command -v stubby >/dev/null && [[ $scenario != memory ]]; then
     start stubby stubby -C "$dir/stubby.yml"
     targets+=("stubby 127.0.0.1 $STUBBY ${pids[-1]}")
+fi
+if command -v dnsdist >/dev/null && [[ $scenario != memory ]]; then
+    start dnsdist-doh dnsdist --supervised --disable-syslog -C "$dir/dnsdist-doh.conf"
+    targets+=("dnsdist-doh 127.0.0.1 $DNSDIST_DOH ${pids[-1]}")
 fi
 sleep 2
 
