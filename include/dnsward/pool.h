@@ -24,8 +24,8 @@
  * attempt: the attempts a broken connection carried fail together, once. An upstream
  * that is merely full, has no address yet, or may not open another connection this
  * second (upstream-connect-rate) is skipped for that query, not charged. A GOAWAY's
- * unprocessed streams are retried and not charged either (once per query, without
- * spending an attempt). When every upstream is down,
+ * unprocessed stream is retried once without spending an attempt; it counts as an
+ * ordinary failure (three in a row set the upstream aside). When every upstream is down,
  * one query a second probes the one whose backoff ends first, so that the pool notices a
  * network that came back without waiting out every backoff.
  *

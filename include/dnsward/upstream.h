@@ -139,7 +139,7 @@ enum upstream_fail upstream_fail_kind(int err);
 const char *upstream_fail_name(enum upstream_fail kind);
 
 struct upstream_stats {
-    uint64_t queries;                     /* attempts sent */
+    uint64_t queries;                     /* attempts given to the transport */
     uint64_t answers;                     /* answers accepted */
     uint64_t failures;                    /* attempts ended by a transport error */
     uint64_t failed[UPSTREAM_FAIL_KINDS]; /* the same, by kind */

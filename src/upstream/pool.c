@@ -294,13 +294,14 @@ static void on_attempt_done(struct attempt *a, int err, const uint8_t *msg, size
     u->stats.failures++;
     u->stats.failed[upstream_fail_kind(err)]++;
     if (err == -ECONNABORTED && !r->free_retry) {
-        /* A GOAWAY's unprocessed stream: the server's orderly exit, not a failure, and
-         * the query was never processed, so its retry is free (once). */
+        /* A GOAWAY's unprocessed stream: the query was never processed, so its retry is
+         * free (once). It still counts towards the three failures in a row, so that a
+         * server that sends GOAWAY on every connection is set aside, while one that
+         * restarts now and then is not. */
         r->free_retry = true;
         r->attempts--;
-    } else {
-        pool_note_failure(p, u, err, r->sent_events, r->sent_at);
     }
+    pool_note_failure(p, u, err, r->sent_events, r->sent_at);
     pool_retry(p, r, err);
 }
 

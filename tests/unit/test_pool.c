@@ -843,32 +843,16 @@ static void test_timeout_while_answering_not_down(void **state)
     pool_cancel(&t3.r);
 }
 
-/* GOAWAY or REFUSED_STREAM: the server did not process the query. It is retried, and the
- * upstream is not charged: a server's orderly exit is no failure. */
-static void test_goaway_retried_not_charged(void **state)
+/* GOAWAY or REFUSED_STREAM: the server did not process the query. It is retried, and
+ * counts as an ordinary failure: a server that restarts now and then stays in service,
+ * one that sends GOAWAY on every connection is set aside after three in a row. */
+static void test_goaway_retried_and_counted(void **state)
 {
     struct fixture *fx = *state;
-    for (int i = 0; i < 5; i++) {
-        struct test_req t = {0};
-        assert_int_equal(pool_submit(fx->pool, &t.r, wire, sizeof(wire), on_test_done), 0);
-        assert_int_equal(carrier(fx, &t.r), 0);
-        fake_finish(fx->f[0], -ECONNABORTED);
-        assert_int_equal(t.out.calls, 0);
-        assert_int_equal(carrier(fx, &t.r), 1);
-        fake_finish(fx->f[1], 0);
-        assert_int_equal(t.out.calls, 1);
-        assert_int_equal(t.out.err, 0);
-    }
     struct upstream *u = &fx->f[0]->base;
-    assert_int_equal(u->failures, 0);
-    assert_int_equal(u->failure_events, 0);
-    assert_true(u->down_until == 0);
-    assert_true(u->backoff == 0);
-    assert_int_equal(u->stats.failures, 5);
-    assert_int_equal(u->stats.failed[UPSTREAM_FAIL_GOAWAY], 5);
 
     /* With no other upstream to take it, it goes to the same one again (on a new
-     * connection). */
+     * connection), without spending an attempt, and the answer there counts. */
     fx->f[1]->send_result = -ENOBUFS;
     fx->f[2]->send_result = -ENOBUFS;
     struct test_req t = {0};
@@ -876,11 +860,36 @@ static void test_goaway_retried_not_charged(void **state)
     fake_finish(fx->f[0], -ECONNABORTED);
     assert_int_equal(t.out.calls, 0);
     assert_int_equal(carrier(fx, &t.r), 0);
-    assert_int_equal(fx->f[0]->sends, 7);
+    assert_int_equal(fx->f[0]->sends, 2);
     fake_finish(fx->f[0], 0);
     assert_int_equal(t.out.calls, 1);
     assert_int_equal(t.out.err, 0);
     assert_int_equal(u->failures, 0);
+
+    /* Otherwise the next upstream takes it; two in a row leave the first in service... */
+    fx->f[1]->send_result = 0;
+    fx->f[2]->send_result = 0;
+    for (int i = 0; i < 3; i++) {
+        struct test_req g = {0};
+        assert_int_equal(pool_submit(fx->pool, &g.r, wire, sizeof(wire), on_test_done), 0);
+        assert_int_equal(carrier(fx, &g.r), 0);
+        fake_finish(fx->f[0], -ECONNABORTED);
+        assert_int_equal(g.out.calls, 0);
+        assert_int_equal(carrier(fx, &g.r), 1);
+        fake_finish(fx->f[1], 0);
+        assert_int_equal(g.out.calls, 1);
+        assert_int_equal(g.out.err, 0);
+        if (i < 2)
+            assert_true(u->down_until == 0);
+    }
+    /* ...and the third sets it aside: the next query goes straight to the second. */
+    assert_int_equal(u->failures, 3);
+    assert_true(u->down_until > 0);
+    assert_int_equal(u->stats.failed[UPSTREAM_FAIL_GOAWAY], 4);
+    struct test_req next = {0};
+    assert_int_equal(pool_submit(fx->pool, &next.r, wire, sizeof(wire), on_test_done), 0);
+    assert_int_equal(carrier(fx, &next.r), 1);
+    pool_cancel(&next.r);
 }
 
 static void assert_not_charged(const struct upstream *u)
@@ -953,16 +962,16 @@ static void test_failed_counters(void **state)
     assert_int_equal(t2.out.calls, 1);
     assert_int_equal(t2.out.err, -ECONNRESET);
 
-    /* The first is down now: f1 times out, f2 says GOAWAY, then is shutting down. */
+    /* The first is down now: f1 times out, f2 says GOAWAY, its third failure in a row,
+     * so every upstream is down and the query ends there. */
     struct test_req t3 = {0};
     assert_int_equal(pool_submit(fx->pool, &t3.r, wire, sizeof(wire), on_test_done), 0);
     assert_int_equal(carrier(fx, &t3.r), 1);
     run_until(fx->loop, &fx->f[1]->cancels, 1);
     fake_finish(fx->f[2], -ECONNABORTED);
-    assert_int_equal(carrier(fx, &t3.r), 2);
-    fake_finish(fx->f[2], -ESHUTDOWN);
     assert_int_equal(t3.out.calls, 1);
-    assert_int_equal(t3.out.err, -ESHUTDOWN);
+    assert_int_equal(t3.out.err, -ECONNABORTED);
+    assert_true(u2->down_until > 0);
 
     assert_int_equal(u0->stats.failed[UPSTREAM_FAIL_TLS], 1);
     assert_int_equal(u0->stats.failed[UPSTREAM_FAIL_CONNECT], 1);
@@ -975,10 +984,10 @@ static void test_failed_counters(void **state)
     assert_int_equal(u2->stats.failed[UPSTREAM_FAIL_ANSWER], 1);
     assert_int_equal(u2->stats.failed[UPSTREAM_FAIL_CLOSED], 1);
     assert_int_equal(u2->stats.failed[UPSTREAM_FAIL_GOAWAY], 1);
-    assert_int_equal(u2->stats.failed[UPSTREAM_FAIL_OTHER], 1);
-    assert_int_equal(u2->stats.failures, 4);
+    assert_int_equal(u2->stats.failed[UPSTREAM_FAIL_OTHER], 0);
+    assert_int_equal(u2->stats.failures, 3);
     assert_int_equal(u2->stats.timeouts, 0);
-    assert_int_equal(u2->stats.queries, 4);
+    assert_int_equal(u2->stats.queries, 3);
     /* Every failure is counted under exactly one kind. */
     for (int i = 0; i < 3; i++) {
         uint64_t sum = 0;
@@ -1078,7 +1087,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_doubles_rto, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_timeout_marks_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_while_answering_not_down, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_goaway_retried_not_charged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_goaway_retried_and_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_eagain_skips_without_spending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_stats, setup, teardown),
