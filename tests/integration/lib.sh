@@ -1,6 +1,6 @@
 # lib.sh: what every integration test sources.
 #
-# A test starts its own peers (Unbound, fault_dot.py) and its own dnsward on free ports of
+# A test starts its own peers (Unbound, fault_upstream.py) and its own dnsward on free ports of
 # 127.0.0.1, queries them with real clients (dig, kdig, dwq), asserts, and stops what it
 # started. ctest gives the paths in the environment:
 #   DNSWARD        the daemon          (default: $DNSWARD_BUILD/dnsward)
@@ -18,7 +18,7 @@ DNSWARD_SRC=${DNSWARD_SRC:-$(cd "$LIB_DIR/../.." && pwd)}
 DNSWARD_BUILD=${DNSWARD_BUILD:-$DNSWARD_SRC/build}
 DNSWARD=${DNSWARD:-$DNSWARD_BUILD/dnsward}
 DWQ=${DWQ:-$DNSWARD_BUILD/tests/dwq}
-FAULT_DOT=$LIB_DIR/fault_dot.py
+FAULT_UPSTREAM=$LIB_DIR/fault_upstream.py
 TEST_NAME=$(basename "$0" .sh)
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/dnsward-$TEST_NAME.XXXXXX")
@@ -421,31 +421,41 @@ ub_count() { # REGEX: how many queries matching it Unbound received
 }
 
 # ---------------------------------------------------------------------------------------
-# fault_dot.py: a misbehaving DoT upstream (see its header for the modes).
+# fault_upstream.py: a misbehaving DoT or DoH upstream (see its header for the modes). It
+# runs on Debian's python (${PYTHON:-/usr/bin/python3}), which has the h2 package for DoH.
 
-# start_fault VAR MODE [CERTNAME [extra arguments...]]: sets ${VAR}_PORT, ${VAR}_PID and
-# ${VAR}_EVENTS (its event log). CERTNAME defaults to good; sniff mode uses none.
+# start_fault VAR MODE [CERTNAME [--proto dot|doh] [extra arguments...]]: sets ${VAR}_PORT,
+# ${VAR}_PID and ${VAR}_EVENTS (its event log). CERTNAME defaults to good; sniff mode uses
+# none. --proto defaults to dot; e.g. start_fault F stall good --proto doh --delay 500.
 start_fault() {
-    local var=$1 mode=$2 cert=${3:-good}
+    local var=$1 mode=$2 cert=${3:-good} proto=dot
     shift 2
     (($# == 0)) || shift
-    need_tools python3
+    if [[ ${1:-} == --proto ]]; then
+        proto=${2:?start_fault: --proto needs dot or doh}
+        shift 2
+    fi
+    local py=${PYTHON:-/usr/bin/python3}
+    command -v "$py" >/dev/null 2>&1 || fail "the python for fault_upstream.py is missing: $py (set PYTHON)"
+    if [[ $proto == doh ]] && ! "$py" -c 'import h2.connection' 2>/dev/null; then
+        fail "$py has no h2 package, which fault_upstream.py --proto doh needs (Debian: python3-h2; the set-up script installs it)"
+    fi
     make_certs
     local port events pid
     free_port port
     events=$T/fault-$var.events
     : >"$events"
-    local args=(--port "$port" --mode "$mode" --events "$events")
+    local args=(--port "$port" --proto "$proto" --mode "$mode" --events "$events")
     [[ $mode == sniff ]] || args+=(--cert "$CERTS/$cert.pem" --key "$CERTS/$cert.key")
-    python3 "$FAULT_DOT" "${args[@]}" "$@" >>"$T/fault-$var.log" 2>&1 &
+    "$py" "$FAULT_UPSTREAM" "${args[@]}" "$@" >>"$T/fault-$var.log" 2>&1 &
     pid=$!
     _PIDS+=("$pid")
     printf -v "${var}_PORT" '%s' "$port"
     printf -v "${var}_PID" '%s' "$pid"
     printf -v "${var}_EVENTS" '%s' "$events"
     if ! wait_until 20 grep -q "^listening $port" "$events"; then
-        _show_log "$T/fault-$var.log" "fault_dot.py's output"
-        fail "fault_dot.py ($mode) did not start on port $port"
+        _show_log "$T/fault-$var.log" "fault_upstream.py's output"
+        fail "fault_upstream.py ($proto, $mode) did not start on port $port"
     fi
 }
 
@@ -622,4 +632,42 @@ $out"
     others=$(grep -E '^A ' <<<"$out" | grep -vxF "A $addr" || true)
     [[ -z $others ]] || fail "$what: an A record other than $addr reached the client: $others"
     assert_le "$what: milliseconds until the answer (deadline ${deadline}s)" $((deadline * 1000)) $((t1 - t0))
+}
+
+# ---------------------------------------------------------------------------------------
+# Per-upstream counters
+
+# dw_upstream_stats URL_SUBSTRING: ask the running dnsward for its counters (SIGUSR1 also
+# logs one "upstream URL: state=... queries=N ..." line per upstream) and put the fields of
+# the upstream whose URL contains URL_SUBSTRING (a fixed string; it must pick exactly one)
+# in DW_UP[k] (state, queries, answers, failures, timeouts, unmatched, connects, resumed,
+# throttled, srtt-ms, rto-ms and the failure kinds connect, tls, closed, answer, http,
+# goaway, other); DW_UP_LINE is the whole line.
+declare -A DW_UP=()
+DW_UP_LINE=''
+_dw_upstream_lines() { # URL_SUBSTRING: that upstream's stats lines so far
+    grep -F ']: upstream ' "$DW_LOG" | grep -F -- "$1" | grep -E ': state=(up|down) ' || true
+}
+dw_upstream_stats() {
+    [[ -n $DW_PID ]] || fail "dw_upstream_stats: no dnsward is running"
+    local sub=$1 before kv lines n
+    before=$(_dw_upstream_lines "$sub" | wc -l)
+    kill -USR1 "$DW_PID"
+    wait_until 5 eval "(( \$(_dw_upstream_lines \"\$sub\" | wc -l) > $before ))" ||
+        fail "dnsward logged no stats line for an upstream matching '$sub' within 5 s of SIGUSR1"
+    # Every upstream's line is written in the same callback: give the others a moment, so
+    # that a substring matching more than one upstream is caught, not half-read.
+    sleep 0.1
+    lines=$(_dw_upstream_lines "$sub")
+    n=$(($(wc -l <<<"$lines") - before))
+    ((n == 1)) || fail "dw_upstream_stats: '$sub' matches $n upstreams:
+$(_quote "$(tail -n "$n" <<<"$lines")")"
+    DW_UP_LINE=$(tail -n 1 <<<"$lines")
+    DW_UP=()
+    # The URL may hold '=' (a query string) but not ' state=': read from there on.
+    for kv in state=${DW_UP_LINE##*: state=}; do
+        [[ $kv == *=* ]] && DW_UP[${kv%%=*}]=${kv#*=}
+    done
+    [[ -n ${DW_UP[queries]:-} && -n ${DW_UP[other]:-} ]] ||
+        fail "dw_upstream_stats: cannot read the upstream line: $DW_UP_LINE"
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_cache: the answer cache, through the real daemon in front of the real Unbound (and
-# of fault_dot.py where the upstream must be slow), with dig, kdig and dwq as clients.
+# of fault_upstream.py where the upstream must be slow), with dig, kdig and dwq as clients.
 # What reaches the upstream is counted in Unbound's query log (ub_count) or in
-# fault_dot.py's events, and what dnsward did in its own counters (SIGUSR1, dw_stats).
+# fault_upstream.py's events, and what dnsward did in its own counters (SIGUSR1, dw_stats).
 #
 #   hits      a repeated question is answered from the cache, its TTLs aged, with the
 #             client's ID and spelling; EDNS, DO and CD are part of the key
@@ -251,7 +251,7 @@ ok "--cache-size 0: no cache, every query forwarded"
 
 # =======================================================================================
 # 4. Coalescing: 100 identical queries in flight at once, one upstream query.
-# fault_dot.py answers 5 s after each query, so they all wait together for certain;
+# fault_upstream.py answers 5 s after each query, so they all wait together for certain;
 # the proof that they overlapped is below (all 100 reached dnsward before any answer).
 start_fault F ok good --delay 5000
 start_dnsward -u "tls://127.0.0.1:$F_PORT#upstream.test" --ca-file "$CERTS/ca.pem" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_forward: plain DNS in, DNS over TLS out, through the real daemon, with dig, kdig and
-# dwq as clients and Unbound (then fault_dot.py) as the upstream.
+# dwq as clients and Unbound (then fault_upstream.py) as the upstream.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need_tools dig kdig unbound openssl python3 ss
@@ -136,13 +136,13 @@ expect_a "after the pipeline" after.bench.test 192.0.2.1
 stop_dnsward_clean
 ok "clean shutdown on SIGTERM: exit status 0"
 
-# --- against fault_dot.py (ok mode): padding, and the in-flight answer on SIGTERM ---------------
+# --- against fault_upstream.py (ok mode): padding, and the in-flight answer on SIGTERM ---------------
 start_fault F ok good --delay 1500
 start_dnsward -u "tls://127.0.0.1:$F_PORT#upstream.test" --ca-file "$CERTS/ca.pem" \
     --padding yes --timeout 6s --attempt-timeout 4s
 
 out=$(dw_dwq padded.bench.test A) || fail "padding yes: $out"
-assert_contains "padding yes: answer from fault_dot.py" "$out" "A 192.0.2.9"
+assert_contains "padding yes: answer from fault_upstream.py" "$out" "A 192.0.2.9"
 line=$(grep '^query padded\.bench\.test\. ' "$F_EVENTS" | head -n 1)
 [[ -n $line ]] || fail "padding yes: the upstream got no query for padded.bench.test: $(cat "$F_EVENTS")"
 assert_contains "padding yes: the upstream query carries a padding option" "$line" "pad=yes"

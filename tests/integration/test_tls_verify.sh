@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_tls_verify: the upstream's certificate and name are verified, and a query is never
-# written to an upstream that failed verification. Each bad upstream is a fault_dot.py in
+# written to an upstream that failed verification. Each bad upstream is a fault_upstream.py in
 # "ok" mode (it would answer anything) that records every query it reads: it must read none.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -15,7 +15,7 @@ TIMEOUT_S=2
 start_fault GOOD ok good
 start_dnsward -u "tls://127.0.0.1:$GOOD_PORT#upstream.test" --ca-file "$CERTS/ca.pem" --timeout ${TIMEOUT_S}s
 out=$(dw_dwq control.bench.test A) || fail "control: $out"
-assert_contains "control: fault_dot.py with the good certificate answers" "$out" "A 192.0.2.9"
+assert_contains "control: fault_upstream.py with the good certificate answers" "$out" "A 192.0.2.9"
 assert_eq "control: queries read by the upstream" 1 "$(fault_count GOOD query)"
 stop_dnsward_clean
 stop_pid "$GOOD_PID"
