@@ -95,6 +95,7 @@ struct doh_upstream {
     LIST_HEAD(, doh_conn) conns;
     unsigned nconns;
     ev_prepare flusher;
+    bool flush_fed; /* the flusher is pending */
     bool draining;
 };
 
@@ -105,11 +106,21 @@ static const char doh_alpn[] = "\x02h2";
 
 static void doh_conn_rearm(struct doh_conn *c);
 
+/* Mark c for flushing. The flusher is fed as a pending event rather than started as a
+ * prepare watcher: libev runs a fed event in the same pass of pending callbacks, right
+ * after the callback that fed it (a whole batch of client datagrams), even when that
+ * callback is itself a flush, so a retry submitted while flushing never waits for the
+ * loop to wake up again. */
 static void doh_schedule_flush(struct doh_conn *c)
 {
+    struct doh_upstream *up = c->up;
+    if (c->dead)
+        return;
     c->want_flush = true;
-    if (!ev_is_active(&c->up->flusher))
-        ev_prepare_start(c->up->loop, &c->up->flusher);
+    if (!up->flush_fed) {
+        up->flush_fed = true;
+        ev_feed_event(up->loop, &up->flusher, EV_CUSTOM);
+    }
 }
 
 static void doh_stream_free(struct doh_stream *st)
@@ -249,11 +260,12 @@ static void doh_conn_flush(struct doh_conn *c)
     doh_conn_rearm(c);
 }
 
-static void on_doh_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+static void on_doh_flusher(struct ev_loop *loop, ev_prepare *w, int revents)
 {
+    (void)loop;
     (void)revents;
     struct doh_upstream *up = container_of(w, struct doh_upstream, flusher);
-    ev_prepare_stop(loop, w);
+    up->flush_fed = false;
     struct doh_conn *c, *next;
     for (c = LIST_FIRST(&up->conns); c != NULL; c = next) {
         next = LIST_NEXT(c, entry);
@@ -267,6 +279,8 @@ static void on_doh_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 static void doh_conn_rearm(struct doh_conn *c)
 {
     struct doh_upstream *up = c->up;
+    if (c->dead)
+        return; /* its timer was stopped for good */
     double now = ev_now(up->loop);
     double at = 0;
     if (!c->ready)
@@ -558,7 +572,9 @@ static struct doh_conn *doh_conn_new(struct doh_upstream *up, int *err)
     *err = tls_stream_connect(&c->ts, up->loop, up->ctx, sa, salen, &peer, &doh_stream_cbs,
                               DOH_WRITE_MAX);
     if (*err < 0) {
+        /* No socket for this address (no IPv6 on this host, say): try the next one. */
         log_limited(&conn_limit, LOG_WARNING, "upstream %s: %s", spec->url, strerror(-*err));
+        upstream_addr_failed(&up->base);
         goto fail_h2;
     }
     c->opened = ev_now(up->loop);
@@ -673,6 +689,7 @@ static int doh_send(struct upstream *u, struct attempt *a)
         c->wait_since = now;
     a->conn = st;
     a->sent = true;
+    a->fresh = !c->ready;
     /* After a long silence the connection may be gone without a word (sleep, a new
      * network): a PING with this query finds out within the attempt timeout. */
     if (c->ready && c->ping_deadline == 0 && now - c->last_rx >= DOH_PING_IDLE &&
@@ -693,6 +710,8 @@ static void doh_cancel(struct upstream *u, struct attempt *a)
     st->a = NULL;
     a->conn = NULL;
     c->nattempts--;
+    if (c->dead)
+        return; /* closing: its streams are being completed, and st with them */
     /* The stream stays until nghttp2 closes it; the server is told to stop. */
     nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
     doh_schedule_flush(c);
@@ -729,7 +748,7 @@ static void doh_free(struct upstream *u)
     struct doh_conn *c;
     while ((c = LIST_FIRST(&up->conns)) != NULL)
         doh_conn_close(c, -ESHUTDOWN);
-    ev_prepare_stop(up->loop, &up->flusher);
+    ev_clear_pending(up->loop, &up->flusher);
     nghttp2_session_callbacks_del(up->callbacks);
     SSL_SESSION_free(up->session);
     free(up);
@@ -762,7 +781,7 @@ struct upstream *doh_upstream_new(struct ev_loop *loop, const struct upstream_sp
     up->loop = loop;
     up->cfg = cfg;
     up->ctx = ctx;
-    ev_prepare_init(&up->flusher, on_doh_prepare);
+    ev_prepare_init(&up->flusher, on_doh_flusher); /* never started: fed (doh_schedule_flush) */
     LIST_INIT(&up->conns);
     return &up->base;
 }
