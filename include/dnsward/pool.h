@@ -9,7 +9,9 @@
  * RTT and timeouts: every answer gives its upstream an RTT sample, smoothed as TCP does
  * (RFC 6298: srtt, rttvar); an attempt's timeout is srtt + 4 rttvar within
  * [attempt-timeout-min, attempt-timeout], attempt-timeout until a sample exists, and it
- * doubles (within the bound) after a timeout event, as TCP backs off its RTO.
+ * doubles (within the bound) after a timeout event, as TCP backs off its RTO. A try that
+ * must first open its connection (attempt.fresh) gets attempt-timeout, gives no sample,
+ * and its timeout is no sign of silence.
  *
  * Health: an upstream that fails is "down" for a backoff period that doubles with each
  * consecutive failure (1 s up to 16 s) and is avoided meanwhile; the first query after

@@ -116,6 +116,8 @@ struct attempt {
     void *conn;
     uint16_t id;
     bool sent;
+    bool fresh; /* set by send: its connection is still being set up (TCP and TLS), so
+                 * the wait includes a handshake: no RTT sample, no RTT-based timeout */
     TAILQ_ENTRY(attempt) entry;
 };
 TAILQ_HEAD(attempt_list, attempt);

@@ -323,7 +323,9 @@ static struct dot_conn *dot_conn_new(struct dot_upstream *up, int *err)
     *err = tls_stream_connect(&c->ts, up->loop, up->ctx, sa, salen, &peer, &dot_stream_cbs,
                               DOT_WRITE_MAX);
     if (*err < 0) {
+        /* No socket for this address (no IPv6 on this host, say): try the next one. */
         log_limited(&conn_limit, LOG_WARNING, "upstream %s: %s", spec->url, strerror(-*err));
+        upstream_addr_failed(&up->base);
         goto fail_ids;
     }
     ev_timer_init(&c->timer, on_dot_timer, 0, up->cfg->attempt_timeout_ms / 1000.0);
@@ -392,6 +394,7 @@ static int dot_send(struct upstream *u, struct attempt *a)
     a->conn = c;
     a->id = id;
     a->sent = true;
+    a->fresh = !c->ready;
     TAILQ_INSERT_TAIL(&c->inflight, a, entry);
     c->ninflight++;
     return 0;

@@ -50,10 +50,12 @@ void pool_free(struct pool *p)
 {
     if (p == NULL)
         return;
-    /* Freeing an upstream fails the attempts it carries, and their retries must find
-     * every other upstream refusing (draining), never one already freed. */
+    /* Freeing an upstream fails the attempts it carries, and their retries must find no
+     * upstream at all, never one already freed: the pool is emptied first. */
     pool_drain(p);
-    for (size_t i = 0; i < p->n; i++)
+    size_t n = p->n;
+    p->n = 0;
+    for (size_t i = 0; i < n; i++)
         p->ups[i]->ops->free(p->ups[i]);
     free(p);
 }
@@ -88,7 +90,9 @@ static double pool_clamp_rto(const struct pool *p, double rto)
 {
     double lo = p->cfg->attempt_timeout_min_ms / 1000.0;
     double hi = p->cfg->attempt_timeout_ms / 1000.0;
-    return rto < lo ? lo : rto > hi ? hi : rto;
+    if (rto < lo)
+        rto = lo;
+    return rto > hi ? hi : rto; /* the upper bound wins, should the bounds cross */
 }
 
 /* RFC 6298 §2: the first sample sets srtt and rttvar = R/2; later ones smooth with
@@ -111,7 +115,7 @@ static void pool_rtt_sample(struct pool *p, struct upstream *u, double rtt)
 static bool pool_connect_error(int err)
 {
     return err == -ECONNREFUSED || err == -EKEYREJECTED || err == -EHOSTUNREACH ||
-           err == -ENETUNREACH;
+           err == -ENETUNREACH || err == -EAFNOSUPPORT || err == -EADDRNOTAVAIL;
 }
 
 static void pool_mark_down(struct pool *p, struct upstream *u, int err)
@@ -150,7 +154,8 @@ static void pool_note_failure(struct pool *p, struct upstream *u, int err, uint6
      * gone), and the next queries go elsewhere at once. Only where there is an
      * elsewhere, though: a lone upstream that is slow with one name must keep serving
      * the others. */
-    bool silent = err == -ETIMEDOUT && u->last_answer < sent_at && pool_has_alternative(p, u);
+    bool silent =
+        err == -ETIMEDOUT && sent_at >= 0 && u->last_answer < sent_at && pool_has_alternative(p, u);
     if (!pool_connect_error(err) && !silent && u->failures < POOL_FAILURES_DOWN)
         return;
     pool_mark_down(p, u, err);
@@ -261,7 +266,9 @@ static int pool_next_attempt(struct pool *p, struct pool_request *r)
         r->current = u;
         r->sent_events = u->failure_events;
         r->sent_at = ev_now(p->loop);
-        ev_timer_set(&r->timer, u->rto, 0);
+        /* A try that must first set up its connection gets the whole attempt timeout:
+         * the RTT measured on warm connections knows nothing of a handshake. */
+        ev_timer_set(&r->timer, r->attempt.fresh ? p->cfg->attempt_timeout_ms / 1000.0 : u->rto, 0);
         ev_timer_start(p->loop, &r->timer);
         return 0;
     }
@@ -286,7 +293,8 @@ static void on_attempt_done(struct attempt *a, int err, const uint8_t *msg, size
         double now = ev_now(p->loop);
         u->stats.answers++;
         u->last_answer = now;
-        pool_rtt_sample(p, u, now - r->sent_at);
+        if (!a->fresh)
+            pool_rtt_sample(p, u, now - r->sent_at);
         pool_note_success(u);
         r->on_done(r, 0, msg, len, ans);
         return;
@@ -315,7 +323,9 @@ static void on_attempt_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     r->current = NULL;
     u->ops->cancel(u, &r->attempt);
     u->stats.timeouts++;
-    pool_note_failure(p, u, -ETIMEDOUT, r->sent_events, r->sent_at);
+    /* A fresh connection's timeout is no sign of silence: the handshake is still going
+     * on, or failed, and says so itself. */
+    pool_note_failure(p, u, -ETIMEDOUT, r->sent_events, r->attempt.fresh ? -1 : r->sent_at);
     pool_retry(p, r, -ETIMEDOUT);
 }
 

@@ -26,6 +26,7 @@
 struct fake {
     struct upstream base;
     int send_result; /* what send returns */
+    bool fresh;      /* sends as a connection still being set up would */
     unsigned sends;
     unsigned cancels;
     struct attempt_list carried; /* the attempts it carries, oldest first */
@@ -42,6 +43,7 @@ static int fake_send(struct upstream *u, struct attempt *a)
     f->sends++;
     if (f->send_result < 0)
         return f->send_result;
+    a->fresh = f->fresh;
     TAILQ_INSERT_TAIL(&f->carried, a, entry);
     return 0;
 }
@@ -770,6 +772,34 @@ static void test_timeout_doubles_rto(void **state)
     assert_true(u->rto < 0.1);
 }
 
+/* A try on a connection still being set up waits the whole attempt timeout, however
+ * short the RTT, gives no RTT sample, and its timeout does not count as silence: the
+ * handshake is not the upstream going quiet. */
+static void test_fresh_connection_attempt(void **state)
+{
+    struct fixture *fx = *state;
+    struct upstream *u = &fx->f[0]->base;
+    fx->cfg.attempt_timeout_min_ms = 2;
+    u->rto = 0.002; /* as a fast, warm upstream has it */
+    fx->f[0]->fresh = true;
+    struct test_req t = {0};
+    assert_int_equal(pool_submit(fx->pool, &t.r, wire, sizeof(wire), on_test_done), 0);
+    advance(fx->loop, 0.010); /* past rto, within attempt-timeout (20 ms) */
+    assert_int_equal(fx->f[0]->cancels, 0);
+    assert_int_equal(carrier(fx, &t.r), 0);
+    fake_finish(fx->f[0], 0);
+    assert_int_equal(t.out.err, 0);
+    assert_true(u->srtt == 0); /* the handshake's time is no RTT */
+
+    struct test_req t2 = {0};
+    assert_int_equal(pool_submit(fx->pool, &t2.r, wire, sizeof(wire), on_test_done), 0);
+    run_until(fx->loop, &fx->f[0]->cancels, 1);
+    assert_int_equal(u->stats.timeouts, 1);
+    assert_true(u->down_until == 0); /* not silent: one failure of three */
+    assert_int_equal(u->failures, 1);
+    pool_cancel(&t2.r);
+}
+
 /* A timeout on an upstream that has answered nothing since the attempt left: it is
  * silent, and is taken out of service at once rather than after three timeouts. */
 static void test_silent_timeout_marks_down(void **state)
@@ -1088,6 +1118,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silent_timeout_marks_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_while_answering_not_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_goaway_retried_and_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fresh_connection_attempt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_eagain_skips_without_spending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_stats, setup, teardown),
