@@ -506,6 +506,33 @@ static int config_fail(const struct config_source *src, const char *key, char *e
 }
 
 /* Apply one setting from src. Returns 0 or -1 with err filled in. */
+/* Add an address to a list key (listen, bootstrap): the source's first one replaces the
+ * list where the source says so (the command line over the file). */
+static int config_add_addr(struct config_source *src, const char *key, const char *value,
+                           struct config_listen *list, size_t *n, size_t max, const char *what,
+                           bool *given, char *err, size_t errlen)
+{
+    if (src->replace_lists && !*given)
+        *n = 0;
+    *given = true;
+    if (*n >= max)
+        return config_fail(src, key, err, errlen, "at most %zu %s", max, what);
+    if (config_parse_addr(value, CONFIG_DNS_PORT, &list[*n].addr, &list[*n].addrlen) != 0)
+        return config_fail(src, key, err, errlen, "'%s' is not an address: expected %s", value,
+                           CONFIG_LISTEN_FORM);
+    (*n)++;
+    return 0;
+}
+
+/* The index of value among names (any case), or -1. */
+static int config_parse_choice(const char *value, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(value, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
 static int config_apply(struct config *cfg, struct config_source *src, const char *key,
                         const char *value, char *err, size_t errlen)
 {
@@ -520,17 +547,8 @@ static int config_apply(struct config *cfg, struct config_source *src, const cha
         return config_fail(src, key, err, errlen, "unknown key");
     switch (k->type) {
     case CONFIG_T_LISTEN:
-        if (src->replace_lists && !src->listen_given)
-            cfg->nlisten = 0;
-        src->listen_given = true;
-        if (cfg->nlisten >= CONFIG_MAX_LISTEN)
-            return config_fail(src, key, err, errlen, "at most %d addresses", CONFIG_MAX_LISTEN);
-        if (config_parse_addr(value, CONFIG_DNS_PORT, &cfg->listen[cfg->nlisten].addr,
-                              &cfg->listen[cfg->nlisten].addrlen) != 0)
-            return config_fail(src, key, err, errlen, "'%s' is not an address: expected %s", value,
-                               CONFIG_LISTEN_FORM);
-        cfg->nlisten++;
-        return 0;
+        return config_add_addr(src, key, value, cfg->listen, &cfg->nlisten, CONFIG_MAX_LISTEN,
+                               "addresses", &src->listen_given, err, errlen);
 
     case CONFIG_T_UPSTREAM: {
         struct upstream_spec spec;
@@ -546,38 +564,26 @@ static int config_apply(struct config *cfg, struct config_source *src, const cha
     }
 
     case CONFIG_T_BOOTSTRAP:
-        if (src->replace_lists && !src->bootstrap_given)
-            cfg->nbootstrap = 0;
-        src->bootstrap_given = true;
-        if (cfg->nbootstrap >= CONFIG_MAX_BOOTSTRAP)
-            return config_fail(src, key, err, errlen, "at most %d servers", CONFIG_MAX_BOOTSTRAP);
-        if (config_parse_addr(value, CONFIG_DNS_PORT, &cfg->bootstrap[cfg->nbootstrap].addr,
-                              &cfg->bootstrap[cfg->nbootstrap].addrlen) != 0)
-            return config_fail(src, key, err, errlen, "'%s' is not an address: expected %s", value,
-                               CONFIG_LISTEN_FORM);
-        cfg->nbootstrap++;
-        return 0;
+        return config_add_addr(src, key, value, cfg->bootstrap, &cfg->nbootstrap,
+                               CONFIG_MAX_BOOTSTRAP, "servers", &src->bootstrap_given, err, errlen);
 
     case CONFIG_T_STRATEGY:
-        for (size_t i = 0; i < ARRAY_SIZE(config_strategies); i++) {
-            if (strcasecmp(value, config_strategies[i]) == 0) {
-                cfg->strategy = (enum config_strategy)i;
-                return 0;
-            }
-        }
-        return config_fail(src, key, err, errlen,
-                           "'%s' is not a strategy: expected failover, round-robin or fastest",
-                           value);
+        rc = config_parse_choice(value, config_strategies, ARRAY_SIZE(config_strategies));
+        if (rc < 0)
+            return config_fail(src, key, err, errlen,
+                               "'%s' is not a strategy: expected failover, round-robin or "
+                               "fastest",
+                               value);
+        cfg->strategy = (enum config_strategy)rc;
+        return 0;
 
     case CONFIG_T_DOH_METHOD:
-        for (size_t i = 0; i < ARRAY_SIZE(config_doh_methods); i++) {
-            if (strcasecmp(value, config_doh_methods[i]) == 0) {
-                cfg->doh_method = (enum config_doh_method)i;
-                return 0;
-            }
-        }
-        return config_fail(src, key, err, errlen, "'%s' is not a method: expected post or get",
-                           value);
+        rc = config_parse_choice(value, config_doh_methods, ARRAY_SIZE(config_doh_methods));
+        if (rc < 0)
+            return config_fail(src, key, err, errlen, "'%s' is not a method: expected post or get",
+                               value);
+        cfg->doh_method = (enum config_doh_method)rc;
+        return 0;
 
     case CONFIG_T_PIN:
         /* A pin belongs to one upstream, so it must be clear which: the last one this

@@ -1217,8 +1217,7 @@ static void test_attempt_timeout_min_and_connect_rate(void **state)
 
     /* attempt-timeout-min gives way to a shorter attempt-timeout, so that a short
      * attempt-timeout alone keeps working. */
-    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--attempt-timeout", "300ms",
-                                NULL),
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--attempt-timeout", "300ms", NULL),
                      0);
     assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
     assert_int_equal(cfg.attempt_timeout_min_ms, 300);
