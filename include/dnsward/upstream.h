@@ -225,4 +225,10 @@ void upstream_set_addrs(struct upstream *u, const struct sockaddr_storage *addrs
  * connection if not. */
 bool upstream_may_connect(struct upstream *u, double now);
 
+/* What a transport asks before it opens a connection: the address to use (as
+ * upstream_addr) if it may connect now (as upstream_may_connect). Returns 0 with *sa and
+ * *len set, or -EAGAIN (no address yet, or the connect-rate bound). */
+int upstream_connect_target(struct upstream *u, double now, const struct sockaddr **sa,
+                            socklen_t *len);
+
 #endif

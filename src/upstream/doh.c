@@ -535,13 +535,9 @@ static struct doh_conn *doh_conn_new(struct doh_upstream *up, int *err)
     const struct upstream_spec *spec = up->base.spec;
     const struct sockaddr *sa;
     socklen_t salen;
-    *err = upstream_addr(&up->base, &sa, &salen);
+    *err = upstream_connect_target(&up->base, ev_now(up->loop), &sa, &salen);
     if (*err < 0)
         return NULL;
-    if (!upstream_may_connect(&up->base, ev_now(up->loop))) {
-        *err = -EAGAIN;
-        return NULL;
-    }
     *err = -ENOMEM;
     struct doh_conn *c = calloc(1, sizeof(*c));
     if (c == NULL)

@@ -296,13 +296,9 @@ static struct dot_conn *dot_conn_new(struct dot_upstream *up, int *err)
     const struct upstream_spec *spec = up->base.spec;
     const struct sockaddr *sa;
     socklen_t salen;
-    *err = upstream_addr(&up->base, &sa, &salen);
+    *err = upstream_connect_target(&up->base, ev_now(up->loop), &sa, &salen);
     if (*err < 0)
         return NULL;
-    if (!upstream_may_connect(&up->base, ev_now(up->loop))) {
-        *err = -EAGAIN;
-        return NULL;
-    }
     *err = -ENOMEM;
     struct dot_conn *c = calloc(1, sizeof(*c));
     if (c == NULL)

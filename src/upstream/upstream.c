@@ -386,3 +386,11 @@ bool upstream_may_connect(struct upstream *u, double now)
     u->connect_tokens -= 1;
     return true;
 }
+
+int upstream_connect_target(struct upstream *u, double now, const struct sockaddr **sa,
+                            socklen_t *len)
+{
+    if (upstream_addr(u, sa, len) < 0 || !upstream_may_connect(u, now))
+        return -EAGAIN;
+    return 0;
+}

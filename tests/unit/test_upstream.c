@@ -837,6 +837,30 @@ static void test_set_addrs_capped(void **state)
     assert_string_equal(current_addr(&u), "192.0.2.1:443");
 }
 
+/* What a transport asks before connecting: no address yet, or no token, is -EAGAIN;
+ * otherwise the current address, and a token is taken. */
+static void test_connect_target(void **state)
+{
+    (void)state;
+    struct upstream_spec spec;
+    struct upstream u;
+    const struct sockaddr *sa = NULL;
+    socklen_t len = 0;
+    assert_int_equal(upstream_parse_url("https://dns.example/dns-query", &spec, NULL, 0), 0);
+    upstream_init(&u, &no_ops, &spec, 1, 1, 1);
+    assert_int_equal(upstream_connect_target(&u, 10.0, &sa, &len), -EAGAIN);
+    assert_int_equal(u.stats.throttled, 0); /* no address: no token spent either */
+    struct sockaddr_storage a;
+    socklen_t l = make_addr(&a, "192.0.2.7", 443);
+    upstream_set_addrs(&u, &a, &l, 1);
+    assert_int_equal(upstream_connect_target(&u, 10.0, &sa, &len), 0);
+    assert_int_equal(len, sizeof(struct sockaddr_in));
+    assert_int_equal(((const struct sockaddr_in *)sa)->sin_port, htons(443));
+    assert_int_equal(upstream_connect_target(&u, 10.0, &sa, &len), -EAGAIN);
+    assert_int_equal(u.stats.throttled, 1);
+    assert_int_equal(upstream_connect_target(&u, 11.0, &sa, &len), 0);
+}
+
 /* The connect-rate bound: burst connections at once, then rate a second. */
 static void test_may_connect_token_bucket(void **state)
 {
@@ -966,6 +990,7 @@ int main(void)
         cmocka_unit_test(test_set_addrs_keeps_current),
         cmocka_unit_test(test_set_addrs_capped),
         cmocka_unit_test(test_may_connect_token_bucket),
+        cmocka_unit_test(test_connect_target),
         cmocka_unit_test(test_pin_good),
         cmocka_unit_test(test_pin_bad),
         cmocka_unit_test(test_pin_too_many),
