@@ -14,12 +14,12 @@
  * GOAWAY: the streams the server did not process fail with -ECONNABORTED and are
  * retried; the connection takes no new stream, finishes the others, and closes. A
  * connection on which nothing was received for DOH_PING_IDLE seconds is sent a PING
- * with the next query, and so is one on which an attempt timed out in silence; if
- * nothing comes back within the upstream's attempt timeout it is closed, failing what it
- * carried, so a half-open connection (after sleep or a network change) costs one retry,
- * not a hang, while a connection that was only slow to answer one name is kept. Idle
- * connections close after upstream-idle-timeout; a new connection resumes the last TLS
- * session.
+ * with the next query, and so is one on which an attempt timed out with no response on
+ * the connection since it was sent; if nothing comes back within the upstream's attempt
+ * timeout it is closed, failing what it carried, so a half-open connection (after sleep
+ * or a network change) costs one retry, not a hang, while a connection that was only
+ * slow to answer one name is kept. Idle connections close after upstream-idle-timeout; a
+ * new connection resumes the last TLS session.
  */
 #ifndef DNSWARD_DOH_H
 #define DNSWARD_DOH_H

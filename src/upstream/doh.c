@@ -54,7 +54,8 @@ struct doh_stream {
     uint8_t *body; /* the response body, at most DOH_BODY_MAX */
     size_t len;
     size_t cap;
-    size_t sent; /* request body bytes given to nghttp2 */
+    size_t sent;    /* request body bytes given to nghttp2 */
+    double sent_at; /* ev_now() when it was submitted */
     uint16_t qlen;
     uint8_t query[]; /* the request body (POST) */
 };
@@ -74,8 +75,8 @@ struct doh_conn {
     ev_timer timer;                  /* handshake, PING and idle deadlines */
     double opened;                   /* ev_now() at connect */
     double last_rx;                  /* when bytes were last received */
-    double wait_since;               /* when the oldest wait began, for half-open checks */
     double idle_since;               /* when the last stream closed */
+    double last_response;            /* when a response frame last arrived, on any stream */
     double ping_deadline;            /* 0, or when an unanswered PING gives up on us */
     bool ready;
     bool goaway;  /* takes no new stream: GOAWAY received, or stream IDs ran out */
@@ -327,9 +328,10 @@ static int on_h2_header(nghttp2_session *session, const nghttp2_frame *frame, co
                         void *user_data)
 {
     (void)flags;
-    (void)user_data;
+    struct doh_conn *c = user_data;
     if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
+    c->last_response = c->last_rx;
     struct doh_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (st == NULL)
         return 0;
@@ -355,7 +357,8 @@ static int on_h2_data_chunk(nghttp2_session *session, uint8_t flags, int32_t str
                             const uint8_t *data, size_t len, void *user_data)
 {
     (void)flags;
-    (void)user_data;
+    struct doh_conn *c = user_data;
+    c->last_response = c->last_rx;
     struct doh_stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
     if (st == NULL || st->a == NULL || st->err != 0)
         return 0;
@@ -472,7 +475,6 @@ static void on_doh_ready(struct tls_stream *ts)
     log_debug("upstream %s: connected%s", up->base.spec->url,
               tls_stream_resumed(ts) ? " (session resumed)" : "");
     c->last_rx = ev_now(up->loop);
-    c->wait_since = c->last_rx;
     c->idle_since = c->last_rx;
     if (up->draining && c->nattempts == 0) {
         doh_conn_close(c, -ESHUTDOWN);
@@ -667,6 +669,7 @@ static int doh_send(struct upstream *u, struct attempt *a)
     st->a = a;
     st->c = c;
     st->qlen = a->len;
+    st->sent_at = ev_now(up->loop);
     memcpy(st->query, a->wire, a->len);
     int32_t id = doh_submit(up, c, st);
     if (id < 0) {
@@ -680,9 +683,8 @@ static int doh_send(struct upstream *u, struct attempt *a)
     st->id = id;
     LIST_INSERT_HEAD(&c->streams, st, entry);
     c->nstreams++;
-    double now = ev_now(up->loop);
-    if (c->nattempts++ == 0)
-        c->wait_since = now;
+    double now = st->sent_at;
+    c->nattempts++;
     a->conn = st;
     a->sent = true;
     a->fresh = !c->ready;
@@ -711,14 +713,13 @@ static void doh_cancel(struct upstream *u, struct attempt *a)
     /* The stream stays until nghttp2 closes it; the server is told to stop. */
     nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
     doh_schedule_flush(c);
-    /* An attempt given up on a connection that has stayed silent for the whole attempt:
-     * a slow name, or a connection that is gone without a word. A PING tells them apart
-     * within another attempt timeout; without an answer the connection is closed from
-     * its timer (closing here would fail the other attempts, and cancel must not call
-     * back). */
-    double last = c->last_rx > c->wait_since ? c->last_rx : c->wait_since;
+    /* An attempt given up with no response on the connection since it was sent: a slow
+     * name, or a connection that is gone without a word (the server's SETTINGS or a
+     * PING reply say nothing about that). A PING tells them apart within another
+     * attempt timeout; without an answer the connection is closed from its timer
+     * (closing here would fail the other attempts, and cancel must not call back). */
     double now = ev_now(up->loop);
-    if (c->ready && c->ping_deadline == 0 && now - last >= u->rto &&
+    if (c->ready && c->ping_deadline == 0 && c->last_response < st->sent_at &&
         nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, NULL) == 0) {
         c->ping_deadline = now + u->rto;
         doh_conn_rearm(c);

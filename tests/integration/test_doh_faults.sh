@@ -115,6 +115,13 @@ run_case() {
         # A silent connection is probed with a PING (doh.c); this one acknowledges it, so
         # it is alive and kept: no reconnecting to a server that is merely slow.
         assert_ge "stall alone: PINGs the server received" 1 "$(fault_count "$fv" ping)"
+        # The very first try that times out is followed by a PING, even though the
+        # server's SETTINGS arrived after that query left: SETTINGS are no answer.
+        ev="${fv}_EVENTS"
+        first_ping=$(grep -n '^ping ' "${!ev}" | head -n 1 | cut -d: -f1)
+        second_query=$(grep -n '^query ' "${!ev}" | sed -n 2p | cut -d: -f1)
+        [[ -n $first_ping && -n $second_query ]] || fail "stall alone: no PING or no second query in $(cat "${!ev}")"
+        assert_le "stall alone: line of the first PING, before the second query's" "$second_query" "$first_ping"
         assert_eq "stall alone: connections opened (the PINGs are acknowledged)" 1 "${DW_UP[connects]}"
         assert_eq "stall alone: connections the server saw" 1 "$(fault_count "$fv" conn)"
         ;;
