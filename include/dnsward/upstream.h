@@ -83,6 +83,24 @@ int upstream_parse_url(const char *url, struct upstream_spec *spec, char *err, s
  * another protocol (DNSCrypt, plain DNS, ODoH, relays). */
 int upstream_parse_stamp(const char *stamp, struct upstream_spec *spec, char *err, size_t errlen);
 
+/* A port as written after ':' in a URL or a stamp: decimal digits only, 1-65535.
+ * Returns 0 with *port set, or -EINVAL. */
+int upstream_parse_port(const char *text, uint16_t *port);
+
+/* Is name a host name that may be sent as SNI and verified (RFC 6066 §3): letters,
+ * digits, hyphens and dots, in labels of 1 to 63 characters, 253 in all, no trailing
+ * dot? */
+bool upstream_name_valid(const char *name);
+
+struct tls_peer;
+struct ssl_session_st;
+
+/* Fill *peer with what a connection to spec must verify (name or IP, SPKI and TBS pins)
+ * and the session to resume (may be NULL), no ALPN: the one place both transports take
+ * their verification from. peer borrows from spec and session. */
+void upstream_tls_peer(const struct upstream_spec *spec, struct ssl_session_st *session,
+                       struct tls_peer *peer);
+
 /* Add a pin given as base64 of a SHA-256 digest (44 characters). Returns 0, -EINVAL if it
  * does not decode to 32 bytes, or -ENOSPC if the spec already has UPSTREAM_MAX_PINS. */
 int upstream_add_pin(struct upstream_spec *spec, const char *base64);

@@ -557,16 +557,10 @@ static struct doh_conn *doh_conn_new(struct doh_upstream *up, int *err)
     };
     if (nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, settings, ARRAY_SIZE(settings)) != 0)
         goto fail_h2;
-    struct tls_peer peer = {
-        .name = spec->tls_name,
-        .name_is_ip = spec->name_is_ip,
-        .pins = spec->npins ? (const uint8_t(*)[TLS_PIN_LEN])spec->pins : NULL,
-        .npins = spec->npins,
-        .pins_tbs = spec->pins_tbs,
-        .session = up->session,
-        .alpn = doh_alpn,
-        .alpn_len = sizeof(doh_alpn) - 1,
-    };
+    struct tls_peer peer;
+    upstream_tls_peer(spec, up->session, &peer);
+    peer.alpn = doh_alpn;
+    peer.alpn_len = sizeof(doh_alpn) - 1;
     *err = tls_stream_connect(&c->ts, up->loop, up->ctx, sa, salen, &peer, &doh_stream_cbs,
                               DOH_WRITE_MAX);
     if (*err < 0) {

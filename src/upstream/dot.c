@@ -308,14 +308,8 @@ static struct dot_conn *dot_conn_new(struct dot_upstream *up, int *err)
     c->idle_timeout = up->cfg->upstream_idle_timeout_ms / 1000.0;
     if (idmap_init(&c->ids, up->cfg->upstream_max_inflight) < 0)
         goto fail_conn;
-    struct tls_peer peer = {
-        .name = spec->tls_name,
-        .name_is_ip = spec->name_is_ip,
-        .pins = spec->npins ? (const uint8_t(*)[TLS_PIN_LEN])spec->pins : NULL,
-        .npins = spec->npins,
-        .pins_tbs = spec->pins_tbs,
-        .session = up->session,
-    };
+    struct tls_peer peer;
+    upstream_tls_peer(spec, up->session, &peer);
     *err = tls_stream_connect(&c->ts, up->loop, up->ctx, sa, salen, &peer, &dot_stream_cbs,
                               DOT_WRITE_MAX);
     if (*err < 0) {

@@ -34,7 +34,6 @@ enum {
     STAMP_PROPS_LEN = 8,
     STAMP_HASH_LEN = 32, /* SHA-256 */
     STAMP_VLP_MORE = 0x80,
-    STAMP_NAME_MAX = 253,
     /* The longest stamp text: what fits in an upstream's URL after "sdns://". */
     STAMP_TEXT_MAX = UPSTREAM_URL_MAX - 8,
 };
@@ -96,53 +95,16 @@ static int stamp_read_vlp_item(struct stamp_reader *r, const uint8_t **item, siz
     return 0;
 }
 
-/* A port as written after ':': decimal digits only, 1-65535. */
-static int stamp_parse_port(const char *text, uint16_t *port)
-{
-    unsigned long v = 0;
-    size_t n = strlen(text);
-    if (n == 0 || n > 5)
-        return -EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        if (text[i] < '0' || text[i] > '9')
-            return -EINVAL;
-        v = v * 10 + (unsigned long)(text[i] - '0');
-    }
-    if (v == 0 || v > 65535)
-        return -EINVAL;
-    *port = (uint16_t)v;
-    return 0;
-}
-
-/* Letters, digits, hyphens and dots, in labels of 1 to 63 characters, 253 in all, and not
- * all digits in the last label (RFC 3696 §2: no top-level domain is numeric, so "1.1.1"
- * is a mistyped address, not a name). The name is sent as SNI and verified against the
- * certificate, so it must be a host name as RFC 6066 §3 has it: no trailing dot. */
+/* A host name as upstream_name_valid has it, and not all digits in the last label (RFC
+ * 3696 §2: no top-level domain is numeric, so "1.1.1" is a mistyped address, not a
+ * name). */
 static bool stamp_name_valid(const char *name)
 {
-    size_t n = strlen(name);
-    size_t label = 0;
-    bool numeric = true;
-    if (n == 0 || n > STAMP_NAME_MAX)
+    if (!upstream_name_valid(name))
         return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (c == '.') {
-            if (label == 0)
-                return false;
-            label = 0;
-            numeric = true;
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c == '-') {
-            if (++label > 63)
-                return false;
-            if (c < '0' || c > '9')
-                numeric = false;
-        } else {
-            return false;
-        }
-    }
-    return label > 0 && !numeric;
+    const char *last = strrchr(name, '.');
+    last = last != NULL ? last + 1 : name;
+    return last[strspn(last, "0123456789")] != '\0';
 }
 
 /* Split "IP", "[IPv6]", either with ":PORT", or ":PORT" alone (what a stamp's addr and
@@ -202,35 +164,49 @@ static int stamp_item_text(const uint8_t *item, size_t n, char *out, size_t cap,
     return 0;
 }
 
+/* What the addr and hostname items share: the item as text (in text, for messages), a
+ * copy split in place into *host and its port (in copy), and the port parsed into *port
+ * (*has_port set) if there is one. what names the field. Returns 0, or -EINVAL with a
+ * reason in err. */
+static int stamp_item_hostport(const uint8_t *item, size_t n, const char *what, char text[256],
+                               char copy[256], char **host, uint16_t *port, bool *has_port,
+                               bool *bracketed, char *err, size_t errlen)
+{
+    char *port_text;
+    int rc = stamp_item_text(item, n, text, 256, what, err, errlen);
+    if (rc != 0)
+        return rc;
+    memcpy(copy, text, n + 1);
+    rc = stamp_split_port(copy, what, host, &port_text, bracketed, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (port_text != NULL) {
+        if (upstream_parse_port(port_text, port) != 0)
+            return stamp_error(err, errlen, -EINVAL,
+                               "port '%s' in the stamp's %s must be a number between 1 and "
+                               "65535",
+                               port_text, what);
+        *has_port = true;
+    }
+    return 0;
+}
+
 /* The stamp's addr: empty, ":PORT", "IPv4[:PORT]" or "[IPv6][:PORT]". Fills s->addr (port
  * left 0) when there is an address, and *port when there is a port. */
 static int stamp_parse_addr(const uint8_t *item, size_t n, struct upstream_spec *s, uint16_t *port,
                             bool *has_port, char *err, size_t errlen)
 {
-    char text[256];
-    char *host, *port_text;
+    char text[256], copy[256];
+    char *host;
     bool bracketed;
-    int rc;
 
     *has_port = false;
     if (n == 0)
         return 0;
-    rc = stamp_item_text(item, n, text, sizeof(text), "address", err, errlen);
+    int rc = stamp_item_hostport(item, n, "address", text, copy, &host, port, has_port, &bracketed,
+                                 err, errlen);
     if (rc != 0)
         return rc;
-    char copy[256];
-    memcpy(copy, text, n + 1);
-    rc = stamp_split_port(copy, "address", &host, &port_text, &bracketed, err, errlen);
-    if (rc != 0)
-        return rc;
-    if (port_text != NULL) {
-        if (stamp_parse_port(port_text, port) != 0)
-            return stamp_error(err, errlen, -EINVAL,
-                               "port '%s' in the stamp's address must be a number between 1 "
-                               "and 65535",
-                               port_text);
-        *has_port = true;
-    }
     if (bracketed) {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&s->addr;
         if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
@@ -256,30 +232,17 @@ static int stamp_parse_addr(const uint8_t *item, size_t n, struct upstream_spec 
 static int stamp_parse_host(const uint8_t *item, size_t n, struct upstream_spec *s, uint16_t *port,
                             bool *has_port, char *err, size_t errlen)
 {
-    char text[256];
-    char copy[256];
-    char *host, *port_text;
+    char text[256], copy[256];
+    char *host;
     bool bracketed;
-    int rc;
 
     *has_port = false;
     if (n == 0)
         return stamp_error(err, errlen, -EINVAL, "the stamp has no host name");
-    rc = stamp_item_text(item, n, text, sizeof(text), "host name", err, errlen);
+    int rc = stamp_item_hostport(item, n, "host name", text, copy, &host, port, has_port,
+                                 &bracketed, err, errlen);
     if (rc != 0)
         return rc;
-    memcpy(copy, text, n + 1);
-    rc = stamp_split_port(copy, "host name", &host, &port_text, &bracketed, err, errlen);
-    if (rc != 0)
-        return rc;
-    if (port_text != NULL) {
-        if (stamp_parse_port(port_text, port) != 0)
-            return stamp_error(err, errlen, -EINVAL,
-                               "port '%s' in the stamp's host name must be a number between 1 "
-                               "and 65535",
-                               port_text);
-        *has_port = true;
-    }
     if (*host == '\0')
         return stamp_error(err, errlen, -EINVAL, "the stamp has no host name, only '%s'", text);
 

@@ -15,6 +15,8 @@
 
 #include <openssl/evp.h>
 
+#include "dnsward/tls_stream.h"
+
 #define UPSTREAM_URL_FORM "tls://HOST[:PORT][#NAME]"
 #define UPSTREAM_DOH_FORM "https://HOST[:PORT]/PATH[#NAME]"
 #define UPSTREAM_PIN_B64_LEN 44 /* base64 of 32 bytes: 43 characters and one '=' */
@@ -33,8 +35,7 @@ static int upstream_error(char *err, size_t errlen, const char *fmt, ...)
     return -EINVAL;
 }
 
-/* A port as written after ':': decimal digits only, 1-65535. */
-static int upstream_parse_port(const char *text, uint16_t *port)
+int upstream_parse_port(const char *text, uint16_t *port)
 {
     unsigned long v = 0;
     size_t n = strlen(text);
@@ -51,9 +52,7 @@ static int upstream_parse_port(const char *text, uint16_t *port)
     return 0;
 }
 
-/* Letters, digits, hyphens and dots, in labels of 1 to 63 characters, 253 in all: the
- * form of a name that may be sent as SNI (RFC 6066 §3: a host name, no trailing dot). */
-static bool upstream_name_valid(const char *name)
+bool upstream_name_valid(const char *name)
 {
     size_t n = strlen(name);
     size_t label = 0;
@@ -252,6 +251,19 @@ done:
     memcpy(s.url, url, strlen(url) + 1);
     *spec = s;
     return 0;
+}
+
+void upstream_tls_peer(const struct upstream_spec *spec, SSL_SESSION *session,
+                       struct tls_peer *peer)
+{
+    *peer = (struct tls_peer){
+        .name = spec->tls_name,
+        .name_is_ip = spec->name_is_ip,
+        .pins = spec->npins ? (const uint8_t(*)[TLS_PIN_LEN])spec->pins : NULL,
+        .npins = spec->npins,
+        .pins_tbs = spec->pins_tbs,
+        .session = session,
+    };
 }
 
 int upstream_add_pin(struct upstream_spec *spec, const char *base64)
