@@ -70,8 +70,6 @@ struct bootstrap {
     const struct config *cfg;
     struct bs_watch *watch[CONFIG_MAX_UPSTREAMS];
     size_t nwatch;
-    uint8_t random[256];
-    size_t random_pos;
 };
 
 static struct log_limit server_limit = LOG_LIMIT_INIT(10, 5);
@@ -86,22 +84,17 @@ enum bs_next {
 
 static void bs_ask(struct bs_watch *w);
 
-/* IDs come from OpenSSL's CSPRNG, a batch at a time. With the random source port the
- * kernel gives the socket, they are the 32 bits an off-path attacker would have to guess
- * to forge an answer (RFC 5452 §9.2). */
-static uint16_t bs_random_id(struct bootstrap *b)
+/* IDs come from OpenSSL's CSPRNG. With the random source port the kernel gives the
+ * socket, they are the 32 bits an off-path attacker would have to guess to forge an
+ * answer (RFC 5452 §9.2). Two queries a resolution, minutes apart: no batching needed. */
+static uint16_t bs_random_id(void)
 {
-    if (b->random_pos + 2 > sizeof(b->random)) {
-        if (RAND_bytes(b->random, sizeof(b->random)) != 1)
-            abort(); /* a CSPRNG that fails is a broken invariant, not a peer's fault */
-        b->random_pos = 0;
-    }
-    uint16_t id = dns_get16(b->random + b->random_pos);
-    b->random_pos += 2;
-    return id;
+    uint8_t id[2];
+    if (RAND_bytes(id, sizeof(id)) != 1)
+        abort(); /* a CSPRNG that fails is a broken invariant, not a peer's fault */
+    return dns_get16(id);
 }
 
-/* The server being asked, as "ADDR:PORT", for logs. */
 static const char *bs_server_text(const struct bs_watch *w, char *out, size_t cap)
 {
     const struct config_listen *srv = &w->b->cfg->bootstrap[w->server];
@@ -319,10 +312,10 @@ static int bs_attempt_open(struct bs_watch *w)
     struct bootstrap *b = w->b;
     const struct config_listen *srv = &b->cfg->bootstrap[w->server];
     for (size_t t = 0; t < BS_NQ; t++) {
-        uint16_t id = bs_random_id(b);
+        uint16_t id = bs_random_id();
         /* Distinct IDs, so that an answer to one query can never be taken for the other. */
         while (t > 0 && id == dns_get16(w->query[0]))
-            id = bs_random_id(b);
+            id = bs_random_id();
         int n = dns_build_query(w->u->spec->host, bs_qtypes[t], id, BS_EDNS_SIZE, w->query[t],
                                 sizeof(w->query[t]));
         if (n < 0)
@@ -407,7 +400,6 @@ struct bootstrap *bootstrap_new(struct ev_loop *loop, const struct config *cfg)
         return NULL;
     b->loop = loop;
     b->cfg = cfg;
-    b->random_pos = sizeof(b->random);
     return b;
 }
 
