@@ -33,6 +33,7 @@
 
 /* Applied by config_finish when neither the file nor the command line gives any. */
 static const char *const config_default_listen[] = {"127.0.0.1:53", "[::1]:53"};
+static const char *const config_default_allow[] = {"127.0.0.0/8", "::1/128"};
 static const char *const config_default_upstreams[] = {
     "tls://1.1.1.1#cloudflare-dns.com",
     "tls://9.9.9.9#dns.quad9.net",
@@ -69,11 +70,15 @@ enum config_type {
     CONFIG_T_BOOL_PAD,
     CONFIG_T_ECS,
     CONFIG_T_BOOL,    /* a bool field: yes or no */
-    CONFIG_T_SIZE,    /* a uint64_t field, bytes with an optional k, M or G */
+    CONFIG_T_SIZE,    /* an unsigned field of any width, bytes with an optional k, M or G;
+                       * between min and max when max is not 0 */
     CONFIG_T_SECONDS, /* a uint32_t field, seconds with an optional s, m, h or d */
     CONFIG_T_BOOTSTRAP,
     CONFIG_T_STRATEGY,
     CONFIG_T_DOH_METHOD,
+    CONFIG_T_SERVER_LISTEN, /* a list of struct config_listen at offset, its count after it */
+    CONFIG_T_ACL,           /* a struct acl field */
+    CONFIG_T_HTTP_PATH,     /* a char array field holding an absolute HTTP path */
 };
 
 struct config_key {
@@ -82,7 +87,8 @@ struct config_key {
     enum config_type type;
     size_t offset; /* the field in struct config, for the types that have one */
     size_t size;
-    unsigned long min, max; /* CONFIG_T_NUMBER, CONFIG_T_SECONDS */
+    unsigned long min, max; /* CONFIG_T_NUMBER, CONFIG_T_SECONDS, CONFIG_T_SIZE; the default
+                             * port of CONFIG_T_SERVER_LISTEN in min */
     const char *arg;        /* the value's form, for the usage text */
     const char *help;       /* what it sets, for the usage text */
 };
@@ -106,6 +112,34 @@ static const struct config_key config_keys[] = {
      "also require this SPKI SHA-256 pin of the upstream given just before; repeatable"},
     {"ca-file", 0, CONFIG_T_PATH, CONFIG_FIELD(ca_file), 0, 0, "FILE",
      "verify upstreams against the CA certificates in FILE"},
+    {"allow", 0, CONFIG_T_ACL, CONFIG_FIELD(allow), 0, 0, "CIDR",
+     "answer clients from this network, on every listener; others get REFUSED (HTTP 403); "
+     "repeatable"},
+    {"doh-listen", 0, CONFIG_T_SERVER_LISTEN, CONFIG_FIELD(doh_listen), 443, 0, "ADDR[:PORT]",
+     "serve DNS-over-HTTPS (HTTP/2 and HTTP/1.1) at this address (port 443 if none); "
+     "repeatable"},
+    {"dot-listen", 0, CONFIG_T_SERVER_LISTEN, CONFIG_FIELD(dot_listen), 853, 0, "ADDR[:PORT]",
+     "serve DNS-over-TLS at this address (port 853 if none); repeatable"},
+    {"doh-plain-listen", 0, CONFIG_T_SERVER_LISTEN, CONFIG_FIELD(doh_plain_listen), 80, 0,
+     "ADDR[:PORT]",
+     "serve DoH without TLS (h2c with prior knowledge and HTTP/1.1), for a reverse proxy in "
+     "front (port 80 if none); repeatable"},
+    {"cert", 0, CONFIG_T_PATH, CONFIG_FIELD(cert_file), 0, 0, "FILE",
+     "the certificate chain (PEM) of doh-listen and dot-listen; re-read on SIGHUP"},
+    {"key", 0, CONFIG_T_PATH, CONFIG_FIELD(key_file), 0, 0, "FILE",
+     "the private key (PEM) of cert; re-read on SIGHUP"},
+    {"trusted-proxy", 0, CONFIG_T_ACL, CONFIG_FIELD(trusted_proxies), 0, 0, "CIDR",
+     "believe X-Forwarded-For from these peers of doh-plain-listen; repeatable"},
+    {"doh-path", 0, CONFIG_T_HTTP_PATH, CONFIG_FIELD(doh_path), 0, 0, "PATH",
+     "the path of DoH requests"},
+    {"doh-max-streams", 0, CONFIG_T_NUMBER, CONFIG_FIELD(doh_max_streams), 1, 1000, "N",
+     "requests at once per DoH connection"},
+    {"doh-max-header-size", 0, CONFIG_T_SIZE, CONFIG_FIELD(doh_max_header_size), 1024, 1024 * 1024,
+     "BYTES", "bytes of header fields in a DoH request"},
+    {"doh-idle-timeout", 0, CONFIG_T_DURATION, CONFIG_FIELD(doh_idle_timeout_ms), 0, 0, "DURATION",
+     "close a DoH connection that has had no request open this long"},
+    {"doh-header-timeout", 0, CONFIG_T_DURATION, CONFIG_FIELD(doh_header_timeout_ms), 0, 0,
+     "DURATION", "close a connection whose TLS handshake or request header takes longer than this"},
     {"log-level", 0, CONFIG_T_LOG_LEVEL, 0, 0, 0, 0, "LEVEL",
      "error, warning, notice, info or debug"},
     {"timeout", 0, CONFIG_T_DURATION, CONFIG_FIELD(timeout_ms), 0, 0, "DURATION",
@@ -157,6 +191,16 @@ static const struct config_key config_keys[] = {
      "refresh a popular entry in the background before it expires"},
 };
 
+_Static_assert(ARRAY_SIZE(config_keys) <= 64, "config_source.lists_given has a bit per key");
+/* CONFIG_T_SERVER_LISTEN finds a list's count just after its array. */
+#define CONFIG_COUNT_FOLLOWS(list, n)                                                              \
+    _Static_assert(offsetof(struct config, n) ==                                                   \
+                       offsetof(struct config, list) + sizeof(((struct config *)0)->list),         \
+                   #n " must follow " #list)
+CONFIG_COUNT_FOLLOWS(doh_listen, ndoh_listen);
+CONFIG_COUNT_FOLLOWS(dot_listen, ndot_listen);
+CONFIG_COUNT_FOLLOWS(doh_plain_listen, ndoh_plain_listen);
+
 /* Where settings come from: the rules for list keys and pins depend on it. */
 struct config_source {
     const char *where;   /* "FILE:LINE" or "command line", for messages */
@@ -165,6 +209,7 @@ struct config_source {
     bool listen_given;   /* this source has given a listen */
     bool upstream_given; /* this source has given an upstream, so a pin may follow */
     bool bootstrap_given;
+    uint64_t lists_given; /* bit i: config_keys[i], a list key, was given by this source */
 };
 
 void config_init(struct config *cfg)
@@ -194,6 +239,11 @@ void config_init(struct config *cfg)
     cfg->stale_max_age = 86400;
     cfg->stale_client_timeout_ms = 1800;
     cfg->prefetch = true;
+    memcpy(cfg->doh_path, "/dns-query", sizeof("/dns-query"));
+    cfg->doh_max_streams = 100;
+    cfg->doh_max_header_size = 16 * 1024;
+    cfg->doh_idle_timeout_ms = 30 * 1000;
+    cfg->doh_header_timeout_ms = 5 * 1000;
 }
 
 /* Value parsers: each returns 0, or -EINVAL for a malformed value and -ERANGE for one out
@@ -509,15 +559,15 @@ static int config_fail(const struct config_source *src, const char *key, char *e
 /* Add an address to a list key (listen, bootstrap): the source's first one replaces the
  * list where the source says so (the command line over the file). */
 static int config_add_addr(struct config_source *src, const char *key, const char *value,
-                           struct config_listen *list, size_t *n, size_t max, const char *what,
-                           bool *given, char *err, size_t errlen)
+                           uint16_t port, struct config_listen *list, size_t *n, size_t max,
+                           const char *what, bool *given, char *err, size_t errlen)
 {
     if (src->replace_lists && !*given)
         *n = 0;
     *given = true;
     if (*n >= max)
         return config_fail(src, key, err, errlen, "at most %zu %s", max, what);
-    if (config_parse_addr(value, CONFIG_DNS_PORT, &list[*n].addr, &list[*n].addrlen) != 0)
+    if (config_parse_addr(value, port, &list[*n].addr, &list[*n].addrlen) != 0)
         return config_fail(src, key, err, errlen, "'%s' is not an address: expected %s", value,
                            CONFIG_LISTEN_FORM);
     (*n)++;
@@ -533,6 +583,8 @@ static int config_parse_choice(const char *value, const char *const *names, size
     return -1;
 }
 
+static void config_format_size(uint64_t v, char *buf, size_t size);
+
 static int config_apply(struct config *cfg, struct config_source *src, const char *key,
                         const char *value, char *err, size_t errlen)
 {
@@ -547,8 +599,58 @@ static int config_apply(struct config *cfg, struct config_source *src, const cha
         return config_fail(src, key, err, errlen, "unknown key");
     switch (k->type) {
     case CONFIG_T_LISTEN:
-        return config_add_addr(src, key, value, cfg->listen, &cfg->nlisten, CONFIG_MAX_LISTEN,
-                               "addresses", &src->listen_given, err, errlen);
+        return config_add_addr(src, key, value, CONFIG_DNS_PORT, cfg->listen, &cfg->nlisten,
+                               CONFIG_MAX_LISTEN, "addresses", &src->listen_given, err, errlen);
+
+    case CONFIG_T_SERVER_LISTEN: {
+        /* The count follows the array in struct config. */
+        struct config_listen *list = (struct config_listen *)(void *)((char *)cfg + k->offset);
+        size_t *n = (size_t *)(void *)((char *)cfg + k->offset + k->size);
+        bool given = (src->lists_given >> (k - config_keys)) & 1;
+        rc = config_add_addr(src, key, value, (uint16_t)k->min, list, n, CONFIG_MAX_SERVER_LISTEN,
+                             "addresses", &given, err, errlen);
+        src->lists_given |= (uint64_t)given << (k - config_keys);
+        return rc;
+    }
+
+    case CONFIG_T_ACL: {
+        struct acl *acl = (struct acl *)(void *)((char *)cfg + k->offset);
+        struct acl_net net;
+        if (src->replace_lists && !((src->lists_given >> (k - config_keys)) & 1))
+            acl->n = 0;
+        src->lists_given |= (uint64_t)1 << (k - config_keys);
+        rc = acl_parse(value, &net);
+        if (rc == -ERANGE)
+            return config_fail(src, key, err, errlen,
+                               "prefix must be between 0 and 32 (IPv4) or 128 (IPv6)");
+        if (rc != 0)
+            return config_fail(src, key, err, errlen,
+                               "'%s' is not a network: expected ADDRESS or ADDRESS/PREFIX (as "
+                               "192.168.0.0/16 or fd00::/8)",
+                               value);
+        if (acl_add(acl, &net) != 0)
+            return config_fail(src, key, err, errlen, "at most %d networks", ACL_MAX);
+        return 0;
+    }
+
+    case CONFIG_T_HTTP_PATH: {
+        /* RFC 3986: an absolute path without a query; the characters that would need
+         * escaping in a request line are refused rather than escaped, and so are control
+         * and non-ASCII bytes (§2: a URI is ASCII, and a client sends them escaped, which
+         * '%' being refused would never match). */
+        bool plain = value[0] == '/' && strlen(value) < k->size &&
+                     strcspn(value, "?#\"%<>\\^`{|}") == strlen(value);
+        for (const char *c = value; plain && *c != '\0'; c++)
+            plain = (unsigned char)*c > ' ' && (unsigned char)*c < 0x7f;
+        if (!plain)
+            return config_fail(src, key, err, errlen,
+                               "'%s' is not a path: expected one starting with '/', without "
+                               "'?', '#', '%%', spaces or control characters, under %zu "
+                               "characters",
+                               value, k->size);
+        memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
+        return 0;
+    }
 
     case CONFIG_T_UPSTREAM: {
         struct upstream_spec spec;
@@ -564,7 +666,7 @@ static int config_apply(struct config *cfg, struct config_source *src, const cha
     }
 
     case CONFIG_T_BOOTSTRAP:
-        return config_add_addr(src, key, value, cfg->bootstrap, &cfg->nbootstrap,
+        return config_add_addr(src, key, value, CONFIG_DNS_PORT, cfg->bootstrap, &cfg->nbootstrap,
                                CONFIG_MAX_BOOTSTRAP, "servers", &src->bootstrap_given, err, errlen);
 
     case CONFIG_T_STRATEGY:
@@ -603,15 +705,15 @@ static int config_apply(struct config *cfg, struct config_source *src, const cha
         return 0;
 
     case CONFIG_T_PATH:
-        if (strlen(value) >= sizeof(cfg->ca_file))
+        if (strlen(value) >= k->size)
             return config_fail(src, key, err, errlen, "path longer than %zu characters",
-                               sizeof(cfg->ca_file) - 1);
+                               k->size - 1);
         /* Checked now, so that a typo stops `dnsward -t` rather than the first upstream
          * connection. */
         if (value[0] != '\0' && access(value, R_OK) != 0)
             return config_fail(src, key, err, errlen, "cannot read '%s': %s", value,
                                strerror(errno));
-        memcpy(cfg->ca_file, value, strlen(value) + 1);
+        memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
         return 0;
 
     case CONFIG_T_LOG_LEVEL:
@@ -668,6 +770,14 @@ static int config_apply(struct config *cfg, struct config_source *src, const cha
                                "'%s' is not a size: expected a number of bytes with an optional "
                                "k, M or G",
                                value);
+        /* Checked before it is stored: a field narrower than 64 bits would otherwise keep
+         * only the low bits of a huge value, and "4194305k" would be 1024. */
+        if (k->max != 0 && (number < k->min || number > k->max)) {
+            char lo[32], hi[32];
+            config_format_size(k->min, lo, sizeof(lo));
+            config_format_size(k->max, hi, sizeof(hi));
+            return config_fail(src, key, err, errlen, "must be between %s and %s", lo, hi);
+        }
         config_store_number(cfg, k, number);
         return 0;
 
@@ -1070,6 +1180,19 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
                 abort();
     }
 
+    if (cfg->allow.n == 0) {
+        for (size_t i = 0; i < ARRAY_SIZE(config_default_allow); i++)
+            if (acl_parse(config_default_allow[i], &cfg->allow.net[cfg->allow.n++]) != 0)
+                abort();
+    }
+    if ((cfg->ndoh_listen > 0 || cfg->ndot_listen > 0) &&
+        (cfg->cert_file[0] == '\0' || cfg->key_file[0] == '\0')) {
+        snprintf(err, errlen,
+                 "%s: needs cert and key (the server's certificate chain and "
+                 "private key, PEM)",
+                 cfg->ndoh_listen > 0 ? "doh-listen" : "dot-listen");
+        return -1;
+    }
     if (cfg->attempt_timeout_ms > cfg->timeout_ms) {
         snprintf(err, errlen, "attempt-timeout: must not be longer than timeout (%ums > %ums)",
                  (unsigned)cfg->attempt_timeout_ms, (unsigned)cfg->timeout_ms);
@@ -1166,9 +1289,21 @@ static void config_format_default(const struct config *cfg, const struct config_
         list = config_default_upstreams;
         nlist = ARRAY_SIZE(config_default_upstreams);
         break;
+    case CONFIG_T_ACL:
+        if (k->offset == offsetof(struct config, allow)) {
+            list = config_default_allow;
+            nlist = ARRAY_SIZE(config_default_allow);
+            break;
+        }
+        snprintf(buf, size, "none");
+        return;
     case CONFIG_T_PIN:
     case CONFIG_T_BOOTSTRAP:
+    case CONFIG_T_SERVER_LISTEN:
         snprintf(buf, size, "none");
+        return;
+    case CONFIG_T_HTTP_PATH:
+        snprintf(buf, size, "%s", (const char *)cfg + k->offset);
         return;
     case CONFIG_T_STRATEGY:
         snprintf(buf, size, "%s", config_strategies[cfg->strategy]);
@@ -1177,7 +1312,9 @@ static void config_format_default(const struct config *cfg, const struct config_
         snprintf(buf, size, "%s", config_doh_methods[cfg->doh_method]);
         return;
     case CONFIG_T_PATH:
-        snprintf(buf, size, "the system's trust store");
+        snprintf(buf, size, "%s",
+                 k->offset == offsetof(struct config, ca_file) ? "the system's trust store"
+                                                               : "none");
         return;
     case CONFIG_T_LOG_LEVEL:
         snprintf(buf, size, "?");
@@ -1287,10 +1424,16 @@ void config_usage(FILE *f)
     for (size_t i = 0; i < ARRAY_SIZE(config_keys); i++) {
         const struct config_key *k = &config_keys[i];
         char help[256];
-        if (k->type == CONFIG_T_NUMBER)
+        if (k->type == CONFIG_T_NUMBER) {
             snprintf(help, sizeof(help), "%s, %lu-%lu", k->help, k->min, k->max);
-        else
+        } else if (k->type == CONFIG_T_SIZE && k->max != 0) {
+            char lo[32], hi[32];
+            config_format_size(k->min, lo, sizeof(lo));
+            config_format_size(k->max, hi, sizeof(hi));
+            snprintf(help, sizeof(help), "%s, %s-%s", k->help, lo, hi);
+        } else {
             snprintf(help, sizeof(help), "%s", k->help);
+        }
         config_format_default(&defaults, k, deflt, sizeof(deflt));
         config_print_option(f, k->short_flag, k->name, k->arg, help, deflt);
     }
@@ -1298,8 +1441,8 @@ void config_usage(FILE *f)
                "DURATION is a number with ms, s, m or h (seconds if none), at most 1h.\n"
                "SECONDS is a number with s, m, h or d (seconds if none).\n"
                "BYTES is a number with k, M or G (powers of 1024).\n"
-               "listen, upstream and bootstrap given on the command line replace those of\n"
-               "the file.\n"
+               "listen, upstream, bootstrap, allow, trusted-proxy, doh-listen, dot-listen and\n"
+               "doh-plain-listen given on the command line replace those of the file.\n"
                "An upstream's NAME (after '#') is sent as SNI and checked in its certificate;\n"
                "without it, the certificate must carry the upstream's IP address.\n");
 }

@@ -12,11 +12,14 @@
  */
 #include "dnsward/proxy.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "dnsward/acl.h"
 #include "dnsward/config.h"
 #include "dnsward/log.h"
 #include "dnsward/util.h"
@@ -72,6 +75,7 @@ struct proxy {
 static struct log_limit bad_query_limit = LOG_LIMIT_INIT(10, 5);
 static struct log_limit overload_limit = LOG_LIMIT_INIT(10, 1);
 static struct log_limit servfail_limit = LOG_LIMIT_INIT(10, 5);
+static struct log_limit refused_limit = LOG_LIMIT_INIT(10, 5);
 
 /* Whole seconds of a monotonic clock, for the cache: wall-clock steps must not age or
  * rejuvenate entries. The coarse clock is read without a system call. */
@@ -162,14 +166,15 @@ void proxy_log_stats(const struct proxy *p, int level)
     const struct cache_stats *cs = cache_stats(p->cache);
     log_msg(level,
             "stats: queries=%llu hits=%llu misses=%llu stale=%llu prefetches=%llu "
-            "coalesced=%llu forwarded=%llu answered=%llu servfail=%llu entries=%llu bytes=%llu "
-            "evictions=%llu",
+            "coalesced=%llu forwarded=%llu answered=%llu servfail=%llu refused=%llu entries=%llu "
+            "bytes=%llu evictions=%llu",
             (unsigned long long)s->queries, (unsigned long long)cs->hits,
             (unsigned long long)cs->misses, (unsigned long long)cs->stale,
             (unsigned long long)s->prefetched, (unsigned long long)s->coalesced,
             (unsigned long long)s->forwarded, (unsigned long long)s->answered,
-            (unsigned long long)s->servfail, (unsigned long long)cs->entries,
-            (unsigned long long)cs->bytes, (unsigned long long)cs->evictions);
+            (unsigned long long)s->servfail, (unsigned long long)s->refused,
+            (unsigned long long)cs->entries, (unsigned long long)cs->bytes,
+            (unsigned long long)cs->evictions);
 }
 
 static const char *rcode_name(int rcode)
@@ -197,6 +202,52 @@ static size_t proxy_limit(const struct proxy *p, const struct proxy_client *c,
     return c->datagram ? dns_udp_limit(dq, p->cfg->udp_max_size) : (size_t)DNS_MAX_MSG;
 }
 
+/* RFC 8467 §4.1: over an encrypted transport, the answer to a query that carried a
+ * Padding option is padded to a multiple of 468 bytes (or to the most the client may
+ * receive, when the next multiple would be more; see dns_pad_answer). answer holds len
+ * bytes in a buffer of cap. Returns the length to send: the padded one, or len as it was
+ * when there is nothing to pad (no OPT record in the answer, or no room at all). Applied
+ * to every answer a client gets, from the cache, an upstream, serve-stale or an error. */
+static int proxy_pad(const struct proxy *p, const struct proxy_client *c,
+                     const struct dns_query *dq, uint8_t *answer, int len, size_t cap)
+{
+    if (len <= 0 || !c->encrypted || !dq->padding)
+        return len;
+    size_t limit = proxy_limit(p, c, dq);
+    int n = dns_pad_answer(answer, (size_t)len, limit < cap ? limit : cap, DNS_PAD_RESPONSE);
+    return n > 0 ? n : len;
+}
+
+/* May the client ask? Its address must be in the allow list; a client whose address the
+ * frontend did not give (peerlen 0, or too short for its family) is denied, so that a
+ * frontend that forgets it fails closed. */
+static bool proxy_allowed(const struct proxy *p, const struct proxy_client *c)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+    if (c->peerlen < sizeof(sa_family_t))
+        return false;
+    if (sa->sa_family == AF_INET && c->peerlen < sizeof(struct sockaddr_in))
+        return false;
+    if (sa->sa_family == AF_INET6 && c->peerlen < sizeof(struct sockaddr_in6))
+        return false;
+    return acl_match(&p->cfg->allow, sa);
+}
+
+/* Log a denied client, rate-limited; the address is formatted only if the line may be
+ * written, as a flood of denied queries must cost little. */
+static void proxy_log_refused(const struct proxy_client *c)
+{
+    if (log_get_level() < LOG_INFO)
+        return;
+    char text[INET6_ADDRSTRLEN] = "an unknown address";
+    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+    if (c->peerlen >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof(text));
+    else if (c->peerlen >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof(text));
+    log_limited(&refused_limit, LOG_INFO, "query from %s refused: not in allow", text);
+}
+
 static void flight_free(struct flight *f)
 {
     struct proxy *p = f->proxy;
@@ -207,8 +258,9 @@ static void flight_free(struct flight *f)
     free(f);
 }
 
-/* Unlink q from its flight, give it msg and free it. */
-static void query_answer(struct query *q, const uint8_t *msg, int len)
+/* Unlink q from its flight, give it the answer of len bytes in p->answer (padded for its
+ * client first, if it asked) and free it. */
+static void query_answer(struct query *q, int len)
 {
     struct flight *f = q->flight;
     struct proxy *p = f->proxy;
@@ -219,7 +271,8 @@ static void query_answer(struct query *q, const uint8_t *msg, int len)
      * frontend a dangling pointer. Every answer written here fits p->answer. */
     if (len <= 0)
         abort();
-    q->client.ops->answer(q, msg, (size_t)len);
+    len = proxy_pad(p, &q->client, &q->q, p->answer, len, sizeof(p->answer));
+    q->client.ops->answer(q, p->answer, (size_t)len);
     free(q);
 }
 
@@ -229,7 +282,7 @@ static void query_servfail(struct query *q)
     p->stats.servfail++;
     int n = dns_build_error(q->msg, &q->q, DNS_RCODE_SERVFAIL, p->cfg->udp_max_size, p->answer,
                             sizeof(p->answer));
-    query_answer(q, p->answer, n);
+    query_answer(q, n);
 }
 
 /* Answer q from the cache entry of its flight's key, if there is one. Returns false if
@@ -249,7 +302,7 @@ static bool query_answer_cached(struct query *q, uint32_t now)
         return false;
     if (fresh)
         p->stats.answered++;
-    query_answer(q, p->answer, n);
+    query_answer(q, n);
     return true;
 }
 
@@ -319,7 +372,7 @@ static void on_pool_done(struct pool_request *r, int err, const uint8_t *msg, si
         p->stats.answered++;
         if ((dns_get16(p->answer + 2) & DNS_FLAG_TC) && !(ans->flags & DNS_FLAG_TC))
             p->stats.truncated++;
-        query_answer(q, p->answer, m);
+        query_answer(q, m);
     }
     flight_free(f);
 }
@@ -427,17 +480,30 @@ static int proxy_error(struct proxy *p, const uint8_t *msg, const struct dns_que
     return n > 0 ? n : 0;
 }
 
-int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct proxy_client *client,
-                struct query **qp, uint8_t *out, size_t cap)
+/* proxy_query without the padding of immediate answers: *dq is filled in by the parse,
+ * whatever the outcome. */
+static int proxy_query_handle(struct proxy *p, const uint8_t *msg, size_t len,
+                              const struct proxy_client *client, struct dns_query *dq,
+                              struct query **qp, uint8_t *out, size_t cap)
 {
     p->stats.queries++;
-    struct dns_query dq;
-    int rc = dns_query_parse(msg, len, &dq);
+    int rc = dns_query_parse(msg, len, dq);
     if (rc < 0) {
         /* Not a query at all (a response, or shorter than a header): answering could
-         * start a loop between two servers, so the packet is dropped. */
+         * start a loop between two servers, so the packet is dropped, whoever sent it. */
         p->stats.dropped++;
         return 0;
+    }
+    /* Access control comes before any judgement of the query, so that a stranger learns
+     * nothing beyond "refused": its malformed or unsupported query gets REFUSED too, not
+     * FORMERR, NOTIMP or BADVERS, and nothing it sends reaches the cache or an upstream.
+     * The answer echoes the question when it is valid (RFC 1035 §4.1.1) and is never
+     * larger than the query, so it amplifies nothing for a spoofed UDP source (only an
+     * encrypted stream client, which cannot be spoofed, gets it padded). */
+    if (!proxy_allowed(p, client)) {
+        p->stats.refused++;
+        proxy_log_refused(client);
+        return proxy_error(p, msg, dq, DNS_RCODE_REFUSED, out, cap);
     }
     if (rc > 0) {
         if (rc == DNS_RCODE_FORMERR)
@@ -447,20 +513,20 @@ int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct pr
         else
             p->stats.badvers++;
         log_limited(&bad_query_limit, LOG_INFO, "bad query of %zu bytes: %s", len, rcode_name(rc));
-        return proxy_error(p, msg, &dq, rc, out, cap);
+        return proxy_error(p, msg, dq, rc, out, cap);
     }
 
     uint32_t now = proxy_now();
-    size_t limit = proxy_limit(p, client, &dq);
+    size_t limit = proxy_limit(p, client, dq);
     struct cache_key k;
-    cache_key_init(p->cache, &k, msg, &dq);
+    cache_key_init(p->cache, &k, msg, dq);
     struct cache_entry *e = cache_lookup(p->cache, &k, now);
     bool stale = e != NULL && cache_entry_ttl(e, now) == 0;
     if (e != NULL && !stale) {
-        int n = cache_answer(p->cache, e, msg, &dq, now, limit, out, cap);
+        int n = cache_answer(p->cache, e, msg, dq, now, limit, out, cap);
         if (n > 0) {
             if (p->cfg->prefetch && cache_entry_prefetch(p->cache, e, now))
-                proxy_prefetch(p, &k, msg, len, &dq);
+                proxy_prefetch(p, &k, msg, len, dq);
             return n;
         }
     }
@@ -469,38 +535,38 @@ int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct pr
     /* RFC 8767 §5: a stale answer now, without a new refresh, when one just failed or
      * when the refresh on its way has already outlived the client timer. */
     if (stale && (cache_entry_recheck(e, now) || (f != NULL && f->stale_due))) {
-        int n = cache_answer(p->cache, e, msg, &dq, now, limit, out, cap);
+        int n = cache_answer(p->cache, e, msg, dq, now, limit, out, cap);
         if (n > 0)
             return n;
     }
     if (p->nwaiting >= p->cfg->max_queries) {
         log_limited(&overload_limit, LOG_WARNING,
                     "%zu queries in flight (max-queries): answering SERVFAIL", p->nwaiting);
-        return proxy_error(p, msg, &dq, DNS_RCODE_SERVFAIL, out, cap);
+        return proxy_error(p, msg, dq, DNS_RCODE_SERVFAIL, out, cap);
     }
     struct query *q = malloc(sizeof(*q) + len);
     if (q == NULL)
-        return proxy_error(p, msg, &dq, DNS_RCODE_SERVFAIL, out, cap);
+        return proxy_error(p, msg, dq, DNS_RCODE_SERVFAIL, out, cap);
     if (f != NULL) {
         p->stats.coalesced++;
     } else {
-        rc = p->nflights < p->cfg->max_queries ? flight_start(p, &k, msg, len, &dq, false, &f)
+        rc = p->nflights < p->cfg->max_queries ? flight_start(p, &k, msg, len, dq, false, &f)
                                                : -EAGAIN;
         if (rc < 0) {
             free(q);
             /* Every upstream is down or full: a stale answer beats SERVFAIL (RFC 8767). */
             if (stale) {
-                int n = cache_answer(p->cache, e, msg, &dq, now, limit, out, cap);
+                int n = cache_answer(p->cache, e, msg, dq, now, limit, out, cap);
                 if (n > 0)
                     return n;
             }
             log_limited(&servfail_limit, LOG_WARNING, "no upstream available: SERVFAIL");
-            return proxy_error(p, msg, &dq, DNS_RCODE_SERVFAIL, out, cap);
+            return proxy_error(p, msg, dq, DNS_RCODE_SERVFAIL, out, cap);
         }
     }
     q->client = *client;
     q->flight = f;
-    q->q = dq;
+    q->q = *dq;
     q->len = (uint16_t)len;
     memcpy(q->msg, msg, len);
     TAILQ_INSERT_TAIL(&f->waiters, q, entry);
@@ -508,6 +574,14 @@ int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct pr
     p->nwaiting++;
     *qp = q;
     return PROXY_PENDING;
+}
+
+int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct proxy_client *client,
+                struct query **qp, uint8_t *out, size_t cap)
+{
+    struct dns_query dq;
+    int n = proxy_query_handle(p, msg, len, client, &dq, qp, out, cap);
+    return proxy_pad(p, client, &dq, out, n, cap);
 }
 
 void proxy_query_cancel(struct query *q)

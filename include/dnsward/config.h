@@ -19,12 +19,15 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "dnsward/acl.h"
 #include "dnsward/upstream.h"
 
 enum {
     CONFIG_MAX_LISTEN = 16,
     CONFIG_MAX_UPSTREAMS = 16,
     CONFIG_MAX_BOOTSTRAP = 4,
+    CONFIG_MAX_SERVER_LISTEN = 8, /* of each kind: doh-listen, dot-listen, doh-plain-listen */
+    CONFIG_PATH_MAX = 4096,
     CONFIG_ERR_LEN = 512,
 };
 
@@ -53,8 +56,8 @@ struct config {
     size_t nbootstrap;
     enum config_strategy strategy;
     enum config_doh_method doh_method;
-    char ca_file[4096]; /* "" = the system's trust store */
-    int log_level;      /* LOG_ERR .. LOG_DEBUG (syslog.h); -v raises it */
+    char ca_file[CONFIG_PATH_MAX]; /* "" = the system's trust store */
+    int log_level;                 /* LOG_ERR .. LOG_DEBUG (syslog.h); -v raises it */
 
     uint32_t timeout_ms;             /* a query's deadline, from arrival to answer or SERVFAIL */
     uint32_t attempt_timeout_ms;     /* one upstream attempt, before the next upstream is tried:
@@ -84,6 +87,30 @@ struct config {
     uint32_t stale_max_age;           /* seconds an expired entry is kept for serve-stale */
     uint32_t stale_client_timeout_ms; /* wait before a stale answer is given */
     bool prefetch;
+
+    /* Who may ask, on every frontend (plain DNS, DoT, DoH): a client outside it gets
+     * REFUSED (DNS) or 403 (HTTP). Default: loopback only. */
+    struct acl allow;
+    /* Peers of the cleartext DoH listener whose X-Forwarded-For is believed (a reverse
+     * proxy in front of dnsward). Default: none. */
+    struct acl trusted_proxies;
+
+    /* Server mode: DoH (HTTPS, h2 and http/1.1), DoT (RFC 7858), and cleartext DoH (h2c
+     * with prior knowledge and HTTP/1.1, behind a reverse proxy). */
+    struct config_listen doh_listen[CONFIG_MAX_SERVER_LISTEN];
+    size_t ndoh_listen;
+    struct config_listen dot_listen[CONFIG_MAX_SERVER_LISTEN];
+    size_t ndot_listen;
+    struct config_listen doh_plain_listen[CONFIG_MAX_SERVER_LISTEN];
+    size_t ndoh_plain_listen;
+    char cert_file[CONFIG_PATH_MAX]; /* full chain, PEM; needed by doh-listen and dot-listen */
+    char key_file[CONFIG_PATH_MAX];
+    char doh_path[128];             /* the path DoH requests must use; "/dns-query" */
+    unsigned doh_max_streams;       /* concurrent requests per HTTP/2 connection */
+    uint32_t doh_max_header_size;   /* bytes of request header fields (HPACK-decoded) */
+    uint32_t doh_idle_timeout_ms;   /* an HTTP connection with no request open */
+    uint32_t doh_header_timeout_ms; /* from a connection or a request's first byte to its
+                                     * whole header (and TLS handshake) */
 };
 
 /* Fill *cfg with the built-in defaults, without listeners or upstreams (see

@@ -114,7 +114,9 @@ struct dns_query {
     uint16_t qclass;
     uint16_t question_end; /* offset just past QCLASS */
     bool has_edns;
-    bool do_bit; /* the DO bit of the OPT record (RFC 3225) */
+    bool do_bit;  /* the DO bit of the OPT record (RFC 3225) */
+    bool padding; /* the OPT record carried a Padding option (RFC 7830): over an encrypted
+                   * transport the answer is to be padded (RFC 8467 §4.1) */
     uint8_t edns_version;
     uint16_t udp_size; /* the client's EDNS payload size (at least 512); 512 without EDNS */
 };
@@ -145,6 +147,22 @@ int dns_query_parse(const uint8_t *msg, size_t len, struct dns_query *q);
  * q->question_end always suffices). */
 int dns_build_error(const uint8_t *query, const struct dns_query *q, int rcode,
                     uint16_t our_udp_size, uint8_t *out, size_t cap);
+
+/* Pad msg, a message of len bytes with one question whose last record is its OPT record
+ * (as dns_answer_for_client, dns_build_error and the cache write answers), with an EDNS(0)
+ * Padding option (RFC 7830) of zero bytes appended to that OPT record (its RDLENGTH and
+ * the message grow), so that the whole message is a multiple of block bytes (RFC 8467
+ * §4.1: 468 for responses). The message may grow to cap bytes (the room in msg and the
+ * most the client may receive, whichever is smaller; at most DNS_MAX_MSG): if the next
+ * multiple of block is beyond cap, the message is padded to exactly cap instead, since a
+ * responder must pad whatever fits (RFC 7830 §3) and the largest size that fits hides
+ * the most. The message is walked and checked in full first, so any bytes are safe input.
+ * Returns the new length;
+ *   -ENOSPC   not even the option's 4-byte header fits in cap (msg is unchanged);
+ *   -EINVAL   block is 0, or msg is not a valid message with exactly one question, an OPT
+ *             record that is its last record, and no Padding option yet (msg unchanged).
+ * Pure: no allocation. */
+int dns_pad_answer(uint8_t *msg, size_t len, size_t cap, uint16_t block);
 
 /* How a query to an upstream is to be written. */
 struct dns_upstream_opts {

@@ -1,9 +1,13 @@
 /* proxy: the life of a query, whatever transport it came by.
  *
  * A frontend hands each message it reads to proxy_query, with a struct proxy_client that
- * says how to answer. The core validates it (a bad query is answered FORMERR, NOTIMP or
- * BADVERS, or dropped, and never reaches an upstream) and looks it up in the cache: a
- * fresh entry is the answer at once. Otherwise the query joins the flight of identical
+ * says how to answer. The core first drops what is not a query at all (a response, or
+ * shorter than a header), then checks the client's address against the allow list: a
+ * client outside it, or whose address the frontend did not give, gets REFUSED for
+ * whatever query it sent, malformed or not, and nothing of it reaches the cache or an
+ * upstream. The core then validates the query (a bad one is answered FORMERR, NOTIMP or
+ * BADVERS and never reaches an upstream) and looks it up in the cache: a fresh entry is
+ * the answer at once. Otherwise the query joins the flight of identical
  * queries already on their way upstream, or starts one: a flight builds the padded query
  * for the upstream, submits it to the pool, stores the answer in the cache, and answers
  * every query waiting on it (each with its own ID and spelling of the name, truncated to
@@ -14,7 +18,9 @@
  * the background; so does a flight that fails. After a failed refresh the stale entry is
  * answered at once for a few seconds. Prefetch: a hit in the last tenth of an entry's
  * lifetime starts a background flight that refreshes it. The core never branches on
- * transport: the only thing it knows of one is the largest answer its client may receive.
+ * transport: the only things it knows of one are the largest answer its client may
+ * receive and whether it is encrypted, in which case every answer (cached, fresh, stale or
+ * an error) to a query that carried an EDNS Padding option is padded (RFC 8467 §4.1).
  *
  * Ownership: the core owns every struct query it creates, from proxy_query until just
  * after it has called the client's answer callback (or the client cancelled it), and
@@ -52,7 +58,9 @@ struct proxy_client {
     void *conn; /* the frontend's listener or connection; borrowed */
     struct sockaddr_storage peer;
     socklen_t peerlen;
-    bool datagram; /* answers are limited to dns_udp_limit() and truncated */
+    bool datagram;  /* answers are limited to dns_udp_limit() and truncated */
+    bool encrypted; /* DoT, DoH: an answer to a query that carried an EDNS Padding option
+                     * is padded to a multiple of DNS_PAD_RESPONSE (RFC 8467 §4.1) */
 };
 
 /* A client's query waiting for an answer from upstream. */
@@ -75,6 +83,7 @@ struct proxy_stats {
     uint64_t formerr;    /* answered FORMERR */
     uint64_t notimp;     /* answered NOTIMP */
     uint64_t badvers;    /* answered BADVERS */
+    uint64_t refused;    /* answered REFUSED: the client is not in the allow list */
     uint64_t coalesced;  /* joined a flight another query had started */
     uint64_t forwarded;  /* flights sent to the pool, prefetches and refreshes included */
     uint64_t prefetched; /* of which prefetches */
@@ -95,14 +104,15 @@ enum { PROXY_PENDING = -1 };
 
 /* Handle one message from a client.
  * Returns:
- *   > 0            an immediate answer of that length is in out: an error answer, or an
- *                  answer from the cache;
+ *   > 0            an immediate answer of that length is in out: an error answer (REFUSED
+ *                  for a client outside the allow list), or an answer from the cache;
  *   0              drop it silently;
  *   PROXY_PENDING  the query was taken: *qp is set, and client->ops->answer will be called
  *                  once, later, unless the frontend cancels it with proxy_query_cancel.
  * out must hold at least 512 bytes; a cached answer longer than cap is truncated (TC=1),
  * so cap should be the largest answer the client may receive (udp-max-size for a
- * datagram client, 65535 for a stream). msg is borrowed for the call. */
+ * datagram client, 65535 for a stream); an answer padded for an encrypted client grows
+ * within cap too. msg is borrowed for the call. */
 int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct proxy_client *client,
                 struct query **qp, uint8_t *out, size_t cap);
 

@@ -39,6 +39,7 @@ struct dns_scan {
     uint16_t opt_class;
     uint32_t opt_ttl;
     int32_t keepalive;
+    bool padding; /* the OPT record holds a Padding option */
 };
 
 /* Where a scan failed: the question, or a record after a valid question. */
@@ -147,7 +148,8 @@ static int dns_rdata_check(const uint8_t *msg, size_t len, uint16_t type, size_t
 
 /* Check the options of an OPT record's RDATA [rdata, end): RFC 6891 §6.1.2, each option a
  * code, a length and that many bytes, filling the RDATA exactly. Notes the keepalive
- * timeout (RFC 7828 §3.1) if the option carries one. Returns 0 or -EBADMSG. */
+ * timeout (RFC 7828 §3.1) if the option carries one, and whether a Padding option (RFC
+ * 7830) is there. Returns 0 or -EBADMSG. */
 static int dns_opt_check(const uint8_t *msg, size_t rdata, size_t end, struct dns_scan *s)
 {
     size_t p = rdata;
@@ -163,6 +165,9 @@ static int dns_opt_check(const uint8_t *msg, size_t rdata, size_t end, struct dn
          * form clients send) says nothing about the connection. */
         if (code == DNS_OPT_KEEPALIVE && olen == 2 && s->keepalive < 0)
             s->keepalive = dns_get16(msg + p);
+        /* RFC 7830 §3: any length, zero included, and the content is not ours to judge. */
+        if (code == DNS_OPT_PADDING)
+            s->padding = true;
         p += olen;
     }
     return 0;
@@ -233,6 +238,7 @@ static void dns_query_set_edns(struct dns_query *q, const struct dns_scan *s)
     q->has_edns = true;
     q->edns_version = (uint8_t)(s->opt_ttl >> 16);
     q->do_bit = (s->opt_ttl & 0x8000) != 0;
+    q->padding = s->padding;
     /* RFC 6891 §6.2.5: values below 512 are treated as 512. */
     q->udp_size = s->opt_class < DNS_EDNS_MIN_UDP ? DNS_EDNS_MIN_UDP : s->opt_class;
 }
@@ -329,6 +335,50 @@ int dns_build_error(const uint8_t *query, const struct dns_query *q, int rcode,
     return (int)need;
 }
 
+/* RFC 8467 §4.1: the bytes of padding that bring a message of bare bytes (the Padding
+ * option's own 4-byte header included) to a multiple of block. An empty option is allowed
+ * (RFC 7830 §3), so a message already on a multiple needs none. */
+static size_t dns_pad_len(size_t bare, uint16_t block)
+{
+    return (block - bare % block) % block;
+}
+
+/* Write a Padding option with pad zero bytes at p (RFC 7830 §3: the padding octets SHOULD
+ * be zero, so that they say nothing). */
+static void dns_padding_write(uint8_t *p, size_t pad)
+{
+    dns_put16(p, DNS_OPT_PADDING);
+    dns_put16(p + 2, (uint16_t)pad);
+    memset(p + DNS_OPTION_HDR, 0, pad);
+}
+
+int dns_pad_answer(uint8_t *msg, size_t len, size_t cap, uint16_t block)
+{
+    if (block == 0 || len < DNS_HEADER_LEN || len > DNS_MAX_MSG || dns_get16(msg + 4) != 1)
+        return -EINVAL;
+    /* The whole message is checked rather than its last 11 bytes trusted: the end of any
+     * record's RDATA can look like an empty OPT record. */
+    struct dns_scan s;
+    if (dns_msg_scan(msg, len, &s) != 0 || !s.has_opt || s.padding)
+        return -EINVAL;
+    /* The OPT owner is the root, one byte, so its RDLENGTH is at opt_off + 9. */
+    size_t rdlen = dns_get16(msg + s.opt_off + DNS_OPT_LEN - 2);
+    if (s.opt_off + DNS_OPT_LEN + rdlen != len)
+        return -EINVAL;
+    if (cap > DNS_MAX_MSG)
+        cap = DNS_MAX_MSG;
+    if (len + DNS_OPTION_HDR > cap)
+        return -ENOSPC;
+    size_t pad = dns_pad_len(len + DNS_OPTION_HDR, block);
+    if (len + DNS_OPTION_HDR + pad > cap)
+        pad = cap - len - DNS_OPTION_HDR;
+    /* RDLENGTH cannot overflow: the OPT record lies inside a message of at most
+     * DNS_MAX_MSG bytes. */
+    dns_put16(msg + s.opt_off + DNS_OPT_LEN - 2, (uint16_t)(rdlen + DNS_OPTION_HDR + pad));
+    dns_padding_write(msg + len, pad);
+    return (int)(len + DNS_OPTION_HDR + pad);
+}
+
 int dns_upstream_query(const uint8_t *query, const struct dns_query *q,
                        const struct dns_upstream_opts *o, uint8_t *out, size_t cap)
 {
@@ -341,11 +391,9 @@ int dns_upstream_query(const uint8_t *query, const struct dns_query *q,
         (o->keepalive ? DNS_OPTION_HDR : 0) + (ecs ? DNS_OPTION_HDR + (size_t)o->ecs_len : 0);
     size_t pad = 0;
     if (o->pad_block > 0) {
-        /* RFC 8467 §4.1: pad the whole message to a multiple of the block. The option's
-         * own header counts, and an empty padding option is allowed (RFC 7830 §3), so the
-         * message is padded to the first multiple that has room for that header. */
-        size_t bare = opt_off + DNS_OPT_LEN + rdlen + DNS_OPTION_HDR;
-        pad = (o->pad_block - bare % o->pad_block) % o->pad_block;
+        /* RFC 8467 §4.1: pad the whole message to the first multiple of the block that
+         * has room for the option's header. */
+        pad = dns_pad_len(opt_off + DNS_OPT_LEN + rdlen + DNS_OPTION_HDR, o->pad_block);
         rdlen += DNS_OPTION_HDR + pad;
     }
     size_t need = opt_off + DNS_OPT_LEN + rdlen;
@@ -378,13 +426,9 @@ int dns_upstream_query(const uint8_t *query, const struct dns_query *q,
         memcpy(p + DNS_OPTION_HDR, o->ecs, o->ecs_len);
         p += DNS_OPTION_HDR + o->ecs_len;
     }
-    if (o->pad_block > 0) {
-        /* RFC 7830 §3: the padding octets SHOULD be zero. Padding goes last so that
-         * nothing after it changes the length it was computed for. */
-        dns_put16(p, DNS_OPT_PADDING);
-        dns_put16(p + 2, (uint16_t)pad);
-        memset(p + DNS_OPTION_HDR, 0, pad);
-    }
+    /* Padding goes last so that nothing after it changes the length it was computed for. */
+    if (o->pad_block > 0)
+        dns_padding_write(p, pad);
     return (int)need;
 }
 

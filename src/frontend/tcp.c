@@ -36,6 +36,8 @@ struct tcp_conn {
     struct tcp_listener *l;
     LIST_ENTRY(tcp_conn) entry;
     int fd;
+    struct sockaddr_storage peer; /* for the access list */
+    socklen_t peerlen;
     ev_io rio;
     ev_io wio;
     ev_timer idle;
@@ -174,7 +176,8 @@ static const struct proxy_client_ops tcp_client_ops;
 static int tcp_conn_dispatch(struct tcp_conn *c)
 {
     struct tcp_listener *l = c->l;
-    struct proxy_client client = {.ops = &tcp_client_ops, .conn = c, .datagram = false};
+    struct proxy_client client = {
+        .ops = &tcp_client_ops, .conn = c, .peer = c->peer, .peerlen = c->peerlen};
     size_t off = 0;
     while (c->rlen - off >= 2 && c->inflight < l->base.cfg->tcp_max_inflight &&
            c->wlen - c->woff < TCP_WRITE_PAUSE) {
@@ -296,7 +299,9 @@ static void on_tcp_accept(struct ev_loop *loop, ev_io *w, int revents)
             ev_io_stop(loop, &l->io);
             return;
         }
-        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peerlen = sizeof(peer);
+        int fd = accept4(l->fd, (struct sockaddr *)&peer, &peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             int e = errno;
             if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED)
@@ -316,6 +321,8 @@ static void on_tcp_accept(struct ev_loop *loop, ev_io *w, int revents)
         }
         c->l = l;
         c->fd = fd;
+        c->peer = peer;
+        c->peerlen = peerlen;
         TAILQ_INIT(&c->queries);
         ev_io_init(&c->rio, on_tcp_readable, fd, EV_READ);
         ev_io_init(&c->wio, on_tcp_writable, fd, EV_WRITE);

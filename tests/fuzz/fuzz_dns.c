@@ -10,7 +10,8 @@
  *
  * The addresses of every answer that parses are taken as the bootstrap takes them
  * (dns_answer_addrs), and the input's bytes are also tried as a name to build a query
- * for (dns_build_query).
+ * for (dns_build_query). The input, every error answer and every answer for a client
+ * that has an OPT record are padded (dns_pad_answer) with several caps.
  *
  * Outputs are written into heap buffers of exactly the capacity passed, so that
  * AddressSanitizer sees any write past cap. */
@@ -67,6 +68,91 @@ static void fz_name_text(const uint8_t *msg, size_t len, size_t off)
     free(full);
 }
 
+/* Check a padding of msg (len bytes) to n bytes in out, with cap, against what padding
+ * may change: only OPT's RDLENGTH (two adjacent bytes) before len, then one Padding option
+ * of zeros up to n, n a multiple of block unless it is the cap. */
+static void fz_pad_check(const uint8_t *msg, size_t len, const uint8_t *out, size_t n, size_t cap,
+                         uint16_t block)
+{
+    size_t limit = cap < DNS_MAX_MSG ? cap : DNS_MAX_MSG;
+    FZ_CHECK(n >= len + 4 && n <= limit);
+    FZ_CHECK(n % block == 0 || n == limit);
+    FZ_CHECK(n - len - 4 < block);
+    size_t first = len, last = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (out[i] != msg[i]) {
+            if (first == len)
+                first = i;
+            last = i;
+        }
+    }
+    FZ_CHECK(first == len || last - first <= 1);
+    FZ_CHECK(dns_get16(out + len) == DNS_OPT_PADDING && dns_get16(out + len + 2) == n - len - 4);
+    for (size_t i = len + 4; i < n; i++)
+        FZ_CHECK(out[i] == 0);
+    /* The same message, one option longer: it parses as it did, with padding, and is not
+     * padded twice. */
+    struct dns_answer a, b;
+    if (dns_answer_parse(msg, len, &a) == 0) {
+        FZ_CHECK(dns_answer_parse(out, n, &b) == 0);
+        FZ_CHECK(a.has_edns && b.has_edns && a.records_end == b.records_end);
+        FZ_CHECK(a.rcode == b.rcode && a.keepalive == b.keepalive);
+    }
+    struct dns_query q, r;
+    int qrc = dns_query_parse(msg, len, &q);
+    if (qrc >= 0) {
+        FZ_CHECK(dns_query_parse(out, n, &r) == qrc);
+        FZ_CHECK(r.padding && r.has_edns == q.has_edns && r.question_end == q.question_end);
+    }
+}
+
+/* Pad msg (len bytes) to block with several caps. must_pad: msg is an answer with an OPT
+ * record at its end and no padding, as the proxy pads them, so only room may be lacking. */
+static void fz_pad(const uint8_t *msg, size_t len, uint16_t block, bool must_pad)
+{
+    if (len > DNS_MAX_MSG)
+        return;
+    /* Exactly DNS_MAX_MSG bytes with a cap beyond: a write past the largest message is
+     * caught. */
+    uint8_t *out = fz_alloc(DNS_MAX_MSG);
+    memcpy(out, msg, len);
+    int full = dns_pad_answer(out, len, SIZE_MAX, block);
+    FZ_CHECK(full > 0 || full == -EINVAL || full == -ENOSPC);
+    FZ_CHECK(full != -ENOSPC || len + 4 > DNS_MAX_MSG);
+    FZ_CHECK(!must_pad || full > 0 || full == -ENOSPC);
+    if (full > 0)
+        fz_pad_check(msg, len, out, (size_t)full, SIZE_MAX, block);
+    else
+        FZ_CHECK(memcmp(out, msg, len) == 0);
+    free(out);
+
+    /* Every cap gives what the full padding gives, or less, never a different verdict
+     * on the message. */
+    size_t caps[] = {len,
+                     len + 3,
+                     len + 4,
+                     len + 5,
+                     full > 0 ? (size_t)full - 1 : len + 100,
+                     full > 0 ? (size_t)full : 0};
+    for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+        size_t cap = caps[i];
+        out = fz_alloc(cap > len ? cap : len);
+        memcpy(out, msg, len);
+        int n = dns_pad_answer(out, len, cap, block);
+        if (full == -EINVAL) {
+            FZ_CHECK(n == -EINVAL);
+        } else if (len + 4 > cap || len + 4 > DNS_MAX_MSG) {
+            FZ_CHECK(n == -ENOSPC);
+        } else {
+            FZ_CHECK(n > 0 && (size_t)n == ((size_t)full < cap ? (size_t)full : cap));
+            fz_pad_check(msg, len, out, (size_t)n, cap, block);
+        }
+        if (n < 0)
+            FZ_CHECK(memcmp(out, msg, len) == 0);
+        free(out);
+    }
+}
+
 /* The error answers to a query that parsed with rc (not -1). */
 static void fz_build_errors(const uint8_t *msg, size_t len, const struct dns_query *q, int rc,
                             uint16_t our_udp)
@@ -98,6 +184,9 @@ static void fz_build_errors(const uint8_t *msg, size_t len, const struct dns_que
         } else {
             FZ_CHECK(arc == -EBADMSG && n == (opt ? 23 : 12));
         }
+        /* An error answer with an OPT record is padded when its client asked. */
+        if (opt)
+            fz_pad(out, (size_t)n, DNS_PAD_RESPONSE, q->question_end != 0);
         /* One byte less does not fit, and nothing is written past cap. */
         FZ_CHECK(dns_build_error(msg, q, rcode, our_udp, out, (size_t)n - 1) == -ENOSPC);
         free(out);
@@ -187,6 +276,9 @@ static void fz_for_client_one(const uint8_t *ans, const struct dns_answer *a, co
         if (!trunc)
             FZ_CHECK(memcmp(out + a->question_end, ans + a->question_end,
                             (size_t)a->records_end - a->question_end) == 0);
+        /* What the client receives, padded for it (once per limit). */
+        if (i == 0 && q->has_edns)
+            fz_pad(out, (size_t)n, DNS_PAD_RESPONSE, true);
         /* Not even the truncated form fits one byte less than it needs. */
         if (i == 1)
             FZ_CHECK(dns_answer_for_client(ans, a, qm, q, our_udp, limit, out, small - 1) ==
@@ -356,6 +448,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fz_for_client(ans, size, qm, size, our_udp);
         free(twin);
     }
+
+    /* The input itself, padded to a block the seed chooses. */
+    static const uint16_t pad_blocks[4] = {DNS_PAD_RESPONSE, DNS_PAD_QUERY, 1, 0};
+    uint16_t block = pad_blocks[(seed >> 10) & 3];
+    fz_pad(data, size, block ? block : (uint16_t)((seed & 0x3ff) + 1), false);
 
     /* The question comparison is safe on anything, and symmetric. */
     size_t half = size / 2;

@@ -21,6 +21,7 @@
 /* cmocka needs the headers above first. */
 #include <cmocka.h>
 
+#include "dnsward/acl.h"
 #include "dnsward/config.h"
 
 #define PIN_A "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -175,6 +176,61 @@ static void assert_defaults(const struct config *cfg)
     assert_int_equal(cfg->stale_max_age, 86400);
     assert_int_equal(cfg->stale_client_timeout_ms, 1800);
     assert_true(cfg->prefetch);
+    assert_int_equal(cfg->trusted_proxies.n, 0);
+    assert_int_equal(cfg->ndoh_listen, 0);
+    assert_int_equal(cfg->ndot_listen, 0);
+    assert_int_equal(cfg->ndoh_plain_listen, 0);
+    assert_string_equal(cfg->cert_file, "");
+    assert_string_equal(cfg->key_file, "");
+    assert_string_equal(cfg->doh_path, "/dns-query");
+    assert_int_equal(cfg->doh_max_streams, 100);
+    assert_int_equal(cfg->doh_max_header_size, 16384);
+    assert_int_equal(cfg->doh_idle_timeout_ms, 30000);
+    assert_int_equal(cfg->doh_header_timeout_ms, 5000);
+}
+
+/* Cut the last line off text, which ends in a newline. */
+static void drop_last_line(char *text)
+{
+    size_t n = strlen(text);
+    assert_true(n > 0 && text[n - 1] == '\n');
+    text[n - 1] = '\0';
+    char *nl = strrchr(text, '\n');
+    if (nl != NULL)
+        nl[1] = '\0';
+    else
+        text[0] = '\0';
+}
+
+/* The networks of an access list, as "A/P,B/Q". */
+static const char *acl_text(const struct acl *acl)
+{
+    static char buf[ACL_MAX * 56];
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < acl->n; i++) {
+        char net[64];
+        acl_format(&acl->net[i], net, sizeof(net));
+        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "," : "", net);
+    }
+    return buf;
+}
+
+/* The addresses of a server listen list (doh-listen, ...), as "A:P,[B]:Q". */
+static const char *listen_text(const struct config_listen *list, size_t n)
+{
+    static char buf[CONFIG_MAX_SERVER_LISTEN * 64];
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        char addr[64];
+        addr_text(&list[i].addr, addr, sizeof(addr));
+        assert_int_equal(list[i].addrlen, list[i].addr.ss_family == AF_INET6
+                                              ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in));
+        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "," : "", addr);
+    }
+    return buf;
 }
 
 static void assert_default_lists(const struct config *cfg)
@@ -194,6 +250,7 @@ static void assert_default_lists(const struct config *cfg)
         assert_false(cfg->upstream[i].name_is_ip);
         assert_int_equal(cfg->upstream[i].npins, 0);
     }
+    assert_string_equal(acl_text(&cfg->allow), "127.0.0.0/8,::1/128");
 }
 
 static void test_defaults(void **state)
@@ -205,8 +262,10 @@ static void test_defaults(void **state)
     assert_defaults(&cfg);
     assert_int_equal(cfg.nlisten, 0);
     assert_int_equal(cfg.nupstreams, 0);
+    assert_int_equal(cfg.allow.n, 0);
     assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
     assert_default_lists(&cfg);
+    assert_int_equal(cfg.trusted_proxies.n, 0);
 }
 
 /* Every key set to something other than its default, from the file. */
@@ -555,8 +614,27 @@ static void test_usage_lists_every_option(void **state)
         "tls://1.1.1.1#cloudflare-dns.com",
         "tls://9.9.9.9#dns.quad9.net",
         "tls://8.8.8.8#dns.google",
+        "--allow CIDR",
+        "(default: 127.0.0.0/8, ::1/128)",
+        "--trusted-proxy CIDR",
+        "--doh-listen ADDR[:PORT]",
+        "--dot-listen ADDR[:PORT]",
+        "--doh-plain-listen ADDR[:PORT]",
+        "--cert FILE",
+        "--key FILE",
+        "--doh-path PATH",
+        "(default: /dns-query)",
+        "--doh-max-streams N",
+        "requests at once per DoH connection, 1-1000",
+        "--doh-max-header-size BYTES",
+        "1k-1M",
+        "(default: 16k)",
+        "--doh-idle-timeout DURATION",
+        "--doh-header-timeout DURATION",
+        "(default: 5s)",
+        "allow, trusted-proxy, doh-listen, dot-listen and",
     };
-    char text[8192];
+    char text[16384];
     FILE *f = tmpfile();
     assert_non_null(f);
     config_usage(f);
@@ -1400,6 +1478,378 @@ static void test_finish_needs_bootstrap(void **state)
     assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
 }
 
+/* allow and trusted-proxy: lists of networks, with listen's rules (they accumulate within
+ * a source, and the command line's replaces the file's); allow alone has a default,
+ * applied by config_finish when no source gives one. */
+static void test_acl_keys(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "allow", "192.168.1.7/24", "f:1", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "allow", "fd00::/8", "f:2", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "allow", "10.0.0.1", "f:3", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "trusted-proxy", "::1", "f:4", err, sizeof(err)), 0);
+    assert_string_equal(acl_text(&cfg.allow), "192.168.1.0/24,fd00::/8,10.0.0.1/32");
+    assert_string_equal(acl_text(&cfg.trusted_proxies), "::1/128");
+    /* A list given is kept whole: the default is not added to it. */
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_string_equal(acl_text(&cfg.allow), "192.168.1.0/24,fd00::/8,10.0.0.1/32");
+    assert_string_equal(acl_text(&cfg.trusted_proxies), "::1/128");
+
+    /* Accumulated within the file; the command line's list replaces the file's, and only
+     * the lists it gives. */
+    write_conf("allow = 192.168.0.0/16\n"
+               "allow = fd00::/8\n"
+               "trusted-proxy = 10.0.0.1\n"
+               "trusted-proxy = 10.0.0.2\n");
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, NULL), 0);
+    assert_string_equal(acl_text(&cfg.allow), "192.168.0.0/16,fd00::/8");
+    assert_string_equal(acl_text(&cfg.trusted_proxies), "10.0.0.1/32,10.0.0.2/32");
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "--allow",
+                                "10.0.0.0/8", "--allow", "0.0.0.0/0", NULL),
+                     0);
+    assert_string_equal(acl_text(&cfg.allow), "10.0.0.0/8,0.0.0.0/0");
+    assert_string_equal(acl_text(&cfg.trusted_proxies), "10.0.0.1/32,10.0.0.2/32");
+    /* The flag may stand before -c: the file is still read first, and replaced. */
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--trusted-proxy=192.0.2.1", "-c",
+                                conf_path, NULL),
+                     0);
+    assert_string_equal(acl_text(&cfg.allow), "192.168.0.0/16,fd00::/8");
+    assert_string_equal(acl_text(&cfg.trusted_proxies), "192.0.2.1/32");
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_string_equal(acl_text(&cfg.allow), "192.168.0.0/16,fd00::/8");
+
+    /* The command line alone, over the default. */
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--allow", "127.0.0.2/32", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_string_equal(acl_text(&cfg.allow), "127.0.0.2/32");
+    assert_int_equal(cfg.trusted_proxies.n, 0);
+
+    /* Errors, with the file's line and the key. */
+    expect_file_error("allow = 10.0.0.0/8\nallow = 192.168.0.0/33\n",
+                      "2: allow: prefix must be between 0 and 32 (IPv4) or 128 (IPv6)");
+    expect_file_error("trusted-proxy = fd00::/129\n",
+                      "1: trusted-proxy: prefix must be between 0 and 32 (IPv4) or 128 (IPv6)");
+    expect_file_error("allow = lan\n",
+                      "1: allow: 'lan' is not a network: expected ADDRESS or ADDRESS/PREFIX (as "
+                      "192.168.0.0/16 or fd00::/8)");
+    expect_file_error("\n\nallow = 10.0.0.0/08\n",
+                      "3: allow: '10.0.0.0/08' is not a network: expected ADDRESS or "
+                      "ADDRESS/PREFIX (as 192.168.0.0/16 or fd00::/8)");
+    expect_file_error("allow =\n", "1: allow: '' is not a network: expected ADDRESS or "
+                                   "ADDRESS/PREFIX (as 192.168.0.0/16 or fd00::/8)");
+    expect_flag_error("--allow", "192.168.0.0/16 ",
+                      "command line: --allow: '192.168.0.0/16 ' is not a network: expected "
+                      "ADDRESS or ADDRESS/PREFIX (as 192.168.0.0/16 or fd00::/8)");
+    expect_flag_error("--trusted-proxy", "proxy.lan",
+                      "command line: --trusted-proxy: 'proxy.lan' is not a network: expected "
+                      "ADDRESS or ADDRESS/PREFIX (as 192.168.0.0/16 or fd00::/8)");
+    expect_flag_error("--allow", "::/200",
+                      "command line: --allow: prefix must be between 0 and 32 (IPv4) or 128 "
+                      "(IPv6)");
+
+    /* At most ACL_MAX networks in a list. */
+    char text[ACL_MAX * 40 + 64] = "";
+    char line[64];
+    for (int i = 0; i <= ACL_MAX; i++) {
+        snprintf(line, sizeof(line), "trusted-proxy = 10.%d.0.0/16\n", i);
+        strcat(text, line);
+    }
+    char expect[64];
+    snprintf(expect, sizeof(expect), "%d: trusted-proxy: at most %d networks", ACL_MAX + 1,
+             ACL_MAX);
+    expect_file_error(text, expect);
+    /* ACL_MAX exactly is fine. */
+    drop_last_line(text);
+    assert_int_equal(load(&cfg, text, err, sizeof(err)), 0);
+    assert_int_equal(cfg.trusted_proxies.n, ACL_MAX);
+}
+
+/* doh-listen, dot-listen and doh-plain-listen: address lists, each with its own default
+ * port, its own limit and listen's rules. */
+static void test_server_listen_keys(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "doh-listen", "127.0.0.1", "f:1", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "doh-listen", "[::1]:8443", "f:2", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "dot-listen", "192.0.2.1", "f:3", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "dot-listen", "::", "f:4", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "doh-plain-listen", "127.0.0.1", "f:5", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "doh-plain-listen", "[::1]:8080", "f:6", err, sizeof(err)),
+                     0);
+    assert_string_equal(listen_text(cfg.doh_listen, cfg.ndoh_listen), "127.0.0.1:443,[::1]:8443");
+    assert_string_equal(listen_text(cfg.dot_listen, cfg.ndot_listen), "192.0.2.1:853,[::]:853");
+    assert_string_equal(listen_text(cfg.doh_plain_listen, cfg.ndoh_plain_listen),
+                        "127.0.0.1:80,[::1]:8080");
+    /* The plain DNS listeners are another list. */
+    assert_int_equal(cfg.nlisten, 0);
+
+    /* The command line replaces the file's list of each kind it gives, and no other. */
+    write_conf("doh-listen = 127.0.0.1:8443\n"
+               "doh-listen = 127.0.0.2:8443\n"
+               "dot-listen = 127.0.0.1:8853\n"
+               "doh-plain-listen = 127.0.0.1:8080\n"
+               "cert = /dev/null\n"
+               "key = /dev/null\n");
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, NULL), 0);
+    assert_string_equal(listen_text(cfg.doh_listen, cfg.ndoh_listen),
+                        "127.0.0.1:8443,127.0.0.2:8443");
+    assert_string_equal(listen_text(cfg.dot_listen, cfg.ndot_listen), "127.0.0.1:8853");
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "-c", conf_path, "--dot-listen",
+                                "127.0.0.3", "--dot-listen", "127.0.0.4:9853", NULL),
+                     0);
+    assert_string_equal(listen_text(cfg.dot_listen, cfg.ndot_listen),
+                        "127.0.0.3:853,127.0.0.4:9853");
+    assert_string_equal(listen_text(cfg.doh_listen, cfg.ndoh_listen),
+                        "127.0.0.1:8443,127.0.0.2:8443");
+    assert_string_equal(listen_text(cfg.doh_plain_listen, cfg.ndoh_plain_listen), "127.0.0.1:8080");
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.ndoh_listen, 2);
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--doh-listen", "[::1]", "-c",
+                                conf_path, "--doh-plain-listen", "127.0.0.9", NULL),
+                     0);
+    assert_string_equal(listen_text(cfg.doh_listen, cfg.ndoh_listen), "[::1]:443");
+    assert_string_equal(listen_text(cfg.doh_plain_listen, cfg.ndoh_plain_listen), "127.0.0.9:80");
+    assert_string_equal(listen_text(cfg.dot_listen, cfg.ndot_listen), "127.0.0.1:8853");
+
+    /* At most CONFIG_MAX_SERVER_LISTEN of each kind. */
+    static const char *const kinds[] = {"doh-listen", "dot-listen", "doh-plain-listen"};
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        char text[1024] = "";
+        char line[64];
+        for (int i = 0; i <= CONFIG_MAX_SERVER_LISTEN; i++) {
+            snprintf(line, sizeof(line), "%s = 127.0.0.%d\n", kinds[k], i + 1);
+            strcat(text, line);
+        }
+        char expect[128];
+        snprintf(expect, sizeof(expect), "%d: %s: at most %d addresses",
+                 CONFIG_MAX_SERVER_LISTEN + 1, kinds[k], CONFIG_MAX_SERVER_LISTEN);
+        expect_file_error(text, expect);
+        /* A full list of one kind leaves room in the others. */
+        drop_last_line(text);
+        strcat(text, "listen = 127.0.0.1:5300\n");
+        assert_int_equal(load(&cfg, text, err, sizeof(err)), 0);
+    }
+    assert_int_equal(cfg.ndoh_plain_listen, CONFIG_MAX_SERVER_LISTEN);
+
+    expect_file_error("doh-listen = doh.lan\n",
+                      "1: doh-listen: 'doh.lan' is not an address: expected ADDR[:PORT], "
+                      "[V6ADDR]:PORT or V6ADDR");
+    expect_file_error("dot-listen = 127.0.0.1:0\n",
+                      "1: dot-listen: '127.0.0.1:0' is not an address: expected ADDR[:PORT], "
+                      "[V6ADDR]:PORT or V6ADDR");
+    expect_flag_error("--doh-plain-listen", "127.0.0.1:65536",
+                      "command line: --doh-plain-listen: '127.0.0.1:65536' is not an address: "
+                      "expected ADDR[:PORT], [V6ADDR]:PORT or V6ADDR");
+}
+
+/* The TLS listeners need a certificate and its key; the cleartext one does not. */
+static void test_server_cert_and_key(void **state)
+{
+    (void)state;
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--doh-listen", "127.0.0.1", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "doh-listen: needs cert and key (the server's certificate chain and "
+                             "private key, PEM)");
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--dot-listen", "127.0.0.1",
+                                "--cert", "/dev/null", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "dot-listen: needs cert and key (the server's certificate chain and "
+                             "private key, PEM)");
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--dot-listen", "127.0.0.1",
+                                "--key", "/dev/null", NULL),
+                     0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "dot-listen: needs cert and key"));
+
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--doh-listen", "127.0.0.1",
+                                "--dot-listen", "127.0.0.1", "--cert", "/dev/null", "--key",
+                                "/dev/null", NULL),
+                     0);
+    assert_string_equal(cfg.cert_file, "/dev/null");
+    assert_string_equal(cfg.key_file, "/dev/null");
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+
+    /* Cleartext DoH (behind a reverse proxy) needs neither. */
+    assert_int_equal(
+        parse_args(&cfg, &check, err, sizeof(err), "--doh-plain-listen", "127.0.0.1", NULL), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+    /* Nor do cert and key alone need a listener. */
+    assert_int_equal(load(&cfg, "cert = /dev/null\nkey = /dev/null\n", err, sizeof(err)), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+
+    /* The files are checked when read, so that `dnsward -t` finds a typo. */
+    expect_file_error("cert = /nonexistent/cert.pem\n",
+                      "1: cert: cannot read '/nonexistent/cert.pem': No such file or directory");
+    expect_flag_error("--key", "/nonexistent/key.pem",
+                      "command line: --key: cannot read '/nonexistent/key.pem': No such file or "
+                      "directory");
+    char text[CONFIG_PATH_MAX + 64];
+    int n = snprintf(text, sizeof(text), "key = /");
+    memset(text + n, 'k', CONFIG_PATH_MAX);
+    snprintf(text + n + CONFIG_PATH_MAX, sizeof(text) - (size_t)n - CONFIG_PATH_MAX, "\n");
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "key", text + 6, "f:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:1: key: path longer than 4095 characters");
+}
+
+static void test_doh_path(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "/", "/dns-query", "/q", "/resolve/v1", "/a-b_c.d~e", "/a:b@c!$&'()*+,;=", "/dns-query/"};
+    static const char *const bad[] = {
+        "",      "dns-query", "/dns?x=1", "/dns#frag", "/dns query",   "/dns%20query",
+        "/a\tb", "/a\rb",     "/a\x01b",  "/a\x7f",    "/caf\xc3\xa9", "/a<b>",
+        "/a\"b", "/a\\b",     "/a{b}",    "/a|b",      "/a^b",         "/a`b",
+        "?/dns", " /dns",     "/dns ",    "//\n",
+    };
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    char expect[CONFIG_ERR_LEN];
+
+    config_init(&cfg);
+    assert_string_equal(cfg.doh_path, "/dns-query");
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(config_set(&cfg, "doh-path", good[i], "f:1", err, sizeof(err)), 0);
+        assert_string_equal(cfg.doh_path, good[i]);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (config_set(&cfg, "doh-path", bad[i], "f:2", err, sizeof(err)) != -1)
+            fail_msg("doh-path '%s' was accepted", bad[i]);
+        snprintf(expect, sizeof(expect),
+                 "f:2: doh-path: '%s' is not a path: expected one starting with '/', without "
+                 "'?', '#', '%%', spaces or control characters, under 128 characters",
+                 bad[i]);
+        assert_string_equal(err, expect);
+    }
+    assert_string_equal(cfg.doh_path, "/dns-query/");
+
+    /* 127 characters fit, 128 do not. */
+    char path[256];
+    path[0] = '/';
+    memset(path + 1, 'p', 126);
+    path[127] = '\0';
+    assert_int_equal(config_set(&cfg, "doh-path", path, "f:3", err, sizeof(err)), 0);
+    assert_string_equal(cfg.doh_path, path);
+    path[127] = 'p';
+    path[128] = '\0';
+    assert_int_equal(config_set(&cfg, "doh-path", path, "f:3", err, sizeof(err)), -1);
+    assert_int_equal(strlen(cfg.doh_path), 127);
+
+    expect_file_error("doh-path = /dns-query\ndoh-path = dns-query\n",
+                      "2: doh-path: 'dns-query' is not a path: expected one starting with '/', "
+                      "without '?', '#', '%', spaces or control characters, under 128 "
+                      "characters");
+    expect_flag_error("--doh-path", "/q?dns=",
+                      "command line: --doh-path: '/q?dns=' is not a path: expected one starting "
+                      "with '/', without '?', '#', '%', spaces or control characters, under 128 "
+                      "characters");
+}
+
+/* doh-max-streams, doh-max-header-size and the DoH timeouts, each within its range. */
+static void test_doh_limits_and_timeouts(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint32_t bytes;
+    } sizes[] = {{"1k", 1024}, {"1024", 1024}, {"16k", 16384}, {"65535", 65535}, {"1M", 1 << 20}};
+    static const char *const sizes_out[] = {"0", "1023", "1025k", "2M", "1G",
+                                            /* would be 1024 once cut to 32 bits */
+                                            "4194305k", "4294968320"};
+    struct config cfg;
+    bool check;
+    char err[CONFIG_ERR_LEN];
+
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "doh-max-streams", "1", "f:1", err, sizeof(err)), 0);
+    assert_int_equal(cfg.doh_max_streams, 1);
+    assert_int_equal(config_set(&cfg, "doh-max-streams", "1000", "f:1", err, sizeof(err)), 0);
+    assert_int_equal(cfg.doh_max_streams, 1000);
+    assert_int_equal(config_set(&cfg, "doh-max-streams", "0", "f:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:1: doh-max-streams: must be between 1 and 1000");
+    assert_int_equal(config_set(&cfg, "doh-max-streams", "1001", "f:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:1: doh-max-streams: must be between 1 and 1000");
+    assert_int_equal(config_set(&cfg, "doh-max-streams", "lots", "f:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:1: doh-max-streams: 'lots' is not a number: expected one between "
+                             "1 and 1000");
+    assert_int_equal(cfg.doh_max_streams, 1000);
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        assert_int_equal(
+            config_set(&cfg, "doh-max-header-size", sizes[i].text, "f:2", err, sizeof(err)), 0);
+        assert_int_equal(cfg.doh_max_header_size, sizes[i].bytes);
+    }
+    for (size_t i = 0; i < sizeof(sizes_out) / sizeof(sizes_out[0]); i++) {
+        if (config_set(&cfg, "doh-max-header-size", sizes_out[i], "f:2", err, sizeof(err)) != -1)
+            fail_msg("doh-max-header-size '%s' was accepted", sizes_out[i]);
+        assert_string_equal(err, "f:2: doh-max-header-size: must be between 1k and 1M");
+    }
+    assert_int_equal(config_set(&cfg, "doh-max-header-size", "16KB", "f:2", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:2: doh-max-header-size: '16KB' is not a size: expected a number "
+                             "of bytes with an optional k, M or G");
+    assert_int_equal(cfg.doh_max_header_size, 1 << 20);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+
+    assert_int_equal(config_set(&cfg, "doh-idle-timeout", "2m", "f:3", err, sizeof(err)), 0);
+    assert_int_equal(cfg.doh_idle_timeout_ms, 120000);
+    assert_int_equal(config_set(&cfg, "doh-header-timeout", "750ms", "f:4", err, sizeof(err)), 0);
+    assert_int_equal(cfg.doh_header_timeout_ms, 750);
+    assert_int_equal(config_set(&cfg, "doh-idle-timeout", "0", "f:3", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:3: doh-idle-timeout: must be between 1ms and 1h");
+    assert_int_equal(config_set(&cfg, "doh-header-timeout", "61m", "f:4", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:4: doh-header-timeout: must be between 1ms and 1h");
+    assert_int_equal(config_set(&cfg, "doh-header-timeout", "soon", "f:4", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:4: doh-header-timeout: 'soon' is not a duration: expected a "
+                             "number with ms, s, m or h (seconds if none)");
+    assert_int_equal(cfg.doh_idle_timeout_ms, 120000);
+    assert_int_equal(cfg.doh_header_timeout_ms, 750);
+
+    /* From the file and the command line, with the same messages. */
+    assert_int_equal(load(&cfg,
+                          "doh-max-streams = 8\ndoh-max-header-size = 4k\n"
+                          "doh-idle-timeout = 10s\ndoh-header-timeout = 2s\n",
+                          err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.doh_max_streams, 8);
+    assert_int_equal(cfg.doh_max_header_size, 4096);
+    assert_int_equal(cfg.doh_idle_timeout_ms, 10000);
+    assert_int_equal(cfg.doh_header_timeout_ms, 2000);
+    assert_int_equal(parse_args(&cfg, &check, err, sizeof(err), "--doh-max-streams", "200",
+                                "--doh-max-header-size", "32k", "--doh-idle-timeout", "1h",
+                                "--doh-header-timeout", "1ms", NULL),
+                     0);
+    assert_int_equal(cfg.doh_max_streams, 200);
+    assert_int_equal(cfg.doh_max_header_size, 32768);
+    assert_int_equal(cfg.doh_idle_timeout_ms, 3600000);
+    assert_int_equal(cfg.doh_header_timeout_ms, 1);
+    expect_file_error("\ndoh-max-header-size = 2M\n",
+                      "2: doh-max-header-size: must be between 1k and 1M");
+    expect_file_error("doh-max-streams = -1\n",
+                      "1: doh-max-streams: '-1' is not a number: expected one between 1 and 1000");
+    expect_flag_error("--doh-max-header-size", "512",
+                      "command line: --doh-max-header-size: must be between 1k and 1M");
+    expect_flag_error("--doh-idle-timeout", "2h",
+                      "command line: --doh-idle-timeout: must be between 1ms and 1h");
+}
+
 /* conf/dnsward.conf is what `dnsward -t -c conf/dnsward.conf` checks, and its values are
  * the defaults. */
 static void test_example_conf(void **state)
@@ -1458,6 +1908,11 @@ int main(void)
         cmocka_unit_test(test_bootstrap_key),
         cmocka_unit_test(test_bootstrap_list_rules),
         cmocka_unit_test(test_finish_needs_bootstrap),
+        cmocka_unit_test(test_acl_keys),
+        cmocka_unit_test(test_server_listen_keys),
+        cmocka_unit_test(test_server_cert_and_key),
+        cmocka_unit_test(test_doh_path),
+        cmocka_unit_test(test_doh_limits_and_timeouts),
         cmocka_unit_test(test_example_conf),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -2589,6 +2589,405 @@ static void test_addrs_other_qtype_einval(void **state)
     assert_int_equal(n, 0);
 }
 
+/* ---- RFC 7830/8467 padding: the query's flag and dns_pad_answer ---- */
+
+/* A query for example.com A with an OPT record holding the given option bytes. */
+static void query_with_options(struct pkt *p, uint16_t flags, uint8_t version, const uint8_t *opts,
+                               uint16_t optlen)
+{
+    put_hdr(p, 0x5150, flags, 1, 0, 0, 1);
+    put_question(p, "example.com", DNS_TYPE_A, 1);
+    put_opt(p, 1232, 0, version, false, optlen);
+    if (optlen)
+        put_bytes(p, opts, optlen);
+}
+
+static void test_query_padding_flag(void **state)
+{
+    (void)state;
+    struct pkt p;
+    struct dns_query q;
+    /* An empty Padding option, the form kdig +padding sends when the query is aligned. */
+    static const uint8_t empty[] = {0, 12, 0, 0};
+    /* Padding with content: RFC 7830 §3 asks for zeros but a receiver takes any. */
+    static const uint8_t junk[] = {0, 12, 0, 3, 'a', 'b', 'c'};
+    /* Keepalive, then ECS, then padding last. */
+    static const uint8_t after[] = {0, 11, 0, 0, 0, 8, 0, 4, 0, 1, 0, 0, 0, 12, 0, 1, 0};
+    /* Keepalive alone: no padding asked for. */
+    static const uint8_t keepalive[] = {0, 11, 0, 0};
+    /* Option code 13 is not Padding (nor is 0x0c00). */
+    static const uint8_t near[] = {0, 13, 0, 0, 0x0c, 0, 0, 0};
+
+    query_with_options(&p, DNS_FLAG_RD, 0, empty, sizeof(empty));
+    assert_int_equal(parse(&p, &q), 0);
+    assert_true(q.padding);
+    query_with_options(&p, DNS_FLAG_RD, 0, junk, sizeof(junk));
+    assert_int_equal(parse(&p, &q), 0);
+    assert_true(q.padding);
+    query_with_options(&p, DNS_FLAG_RD, 0, after, sizeof(after));
+    assert_int_equal(parse(&p, &q), 0);
+    assert_true(q.padding);
+    query_with_options(&p, DNS_FLAG_RD, 0, keepalive, sizeof(keepalive));
+    assert_int_equal(parse(&p, &q), 0);
+    assert_false(q.padding);
+    query_with_options(&p, DNS_FLAG_RD, 0, near, sizeof(near));
+    assert_int_equal(parse(&p, &q), 0);
+    assert_false(q.padding);
+    query_edns(&p, 1, "example.com", 1232, true);
+    assert_int_equal(parse(&p, &q), 0);
+    assert_false(q.padding);
+    query_plain(&p, 1, "example.com");
+    assert_int_equal(parse(&p, &q), 0);
+    assert_false(q.padding);
+
+    /* Kept with the rest of the OPT record for NOTIMP and BADVERS, whose answers carry an
+     * OPT record and so are padded too. */
+    query_with_options(&p, 4 << 11, 0, empty, sizeof(empty));
+    assert_int_equal(parse(&p, &q), DNS_RCODE_NOTIMP);
+    assert_true(q.padding);
+    query_with_options(&p, DNS_FLAG_RD, 1, empty, sizeof(empty));
+    assert_int_equal(parse(&p, &q), DNS_RCODE_BADVERS);
+    assert_true(q.padding);
+    /* A malformed option list is FORMERR, and its OPT record is not believed. */
+    static const uint8_t overrun[] = {0, 12, 0, 9, 0};
+    query_with_options(&p, DNS_FLAG_RD, 0, overrun, sizeof(overrun));
+    assert_int_equal(parse(&p, &q), DNS_RCODE_FORMERR);
+    assert_false(q.padding);
+    assert_false(q.has_edns);
+}
+
+/* Write into out a valid answer to "example.com A" of exactly len bytes (40 or at least
+ * 52): TXT records of opaque data fill what the header, the question and a last, empty OPT
+ * record (11 bytes) leave. */
+static void answer_of_len(struct pkt *out, size_t len)
+{
+    size_t fill = len - 12 - 17 - 11;
+    assert_true(len <= sizeof(out->b) && (fill == 0 || fill >= 12));
+    uint16_t an = 0;
+    out->n = 29;
+    while (fill > 0) {
+        /* Records of at most 268 bytes, none left shorter than a record's 12. */
+        size_t take = fill <= 268 ? fill : (fill - 268 >= 12 ? 268 : fill - 12);
+        put_ptr(out, 12);
+        put_rr_fixed(out, DNS_TYPE_TXT, 1, 300, (uint16_t)(take - 12));
+        for (size_t i = 12; i < take; i++)
+            put8(out, 'x');
+        fill -= take;
+        an++;
+    }
+    put_opt(out, 1232, 0, 0, false, 0);
+    size_t end = out->n;
+    put_hdr(out, 0x7777, DNS_FLAG_QR | DNS_FLAG_RD | DNS_FLAG_RA, 1, an, 0, 1);
+    put_question(out, "example.com", DNS_TYPE_A, 1);
+    out->n = end;
+    assert_int_equal(out->n, len);
+    struct dns_answer a;
+    assert_int_equal(dns_answer_parse(out->b, out->n, &a), 0);
+    assert_true(a.has_edns);
+}
+
+/* msg was padded from len to n bytes: the OPT record at opt_off now ends the message with
+ * one more option, Padding, of zeros, and nothing before it changed but OPT's RDLENGTH. */
+static void check_padded(const uint8_t *before, size_t len, const uint8_t *msg, size_t n,
+                         size_t opt_off)
+{
+    size_t rdlen = dns_get16(before + opt_off + 9);
+    assert_true(n >= len + 4);
+    assert_int_equal(dns_get16(msg + opt_off + 9), rdlen + (n - len));
+    assert_memory_equal(msg, before, opt_off + 9);
+    assert_memory_equal(msg + opt_off + 11, before + opt_off + 11, len - opt_off - 11);
+    assert_int_equal(dns_get16(msg + len), DNS_OPT_PADDING);
+    assert_int_equal(dns_get16(msg + len + 2), n - len - 4);
+    for (size_t i = len + 4; i < n; i++)
+        assert_int_equal(msg[i], 0);
+    /* Still a valid answer, with the same records. */
+    struct dns_answer a, b;
+    assert_int_equal(dns_answer_parse(before, len, &a), 0);
+    assert_int_equal(dns_answer_parse(msg, n, &b), 0);
+    assert_int_equal(b.records_end, a.records_end);
+    assert_int_equal(b.ancount, a.ancount);
+    assert_int_equal(b.arcount, a.arcount);
+    assert_int_equal(b.rcode, a.rcode);
+    assert_true(b.has_edns);
+    /* Padded once only. */
+    static uint8_t again[DNS_MAX_MSG];
+    memcpy(again, msg, n);
+    assert_int_equal(dns_pad_answer(again, n, sizeof(again), DNS_PAD_RESPONSE), -EINVAL);
+}
+
+/* Pad an answer of len bytes with room for cap; returns the result and checks it. */
+static int pad_len(size_t len, size_t cap, uint16_t block)
+{
+    struct pkt p, before;
+    answer_of_len(&p, len);
+    before = p;
+    int n = dns_pad_answer(p.b, p.n, cap, block);
+    if (n > 0)
+        check_padded(before.b, len, p.b, (size_t)n, len - 11);
+    else
+        assert_memory_equal(p.b, before.b, sizeof(p.b));
+    return n;
+}
+
+static void test_pad_to_block(void **state)
+{
+    (void)state;
+    /* With the option's 4 bytes, exactly a block: an empty Padding option. */
+    assert_int_equal(pad_len(464, 8192, DNS_PAD_RESPONSE), 468);
+    /* One under: one byte of padding. */
+    assert_int_equal(pad_len(463, 8192, DNS_PAD_RESPONSE), 468);
+    /* One over: the next block. */
+    assert_int_equal(pad_len(465, 8192, DNS_PAD_RESPONSE), 936);
+    /* Already a multiple: there is no room for the option, so the next block. */
+    assert_int_equal(pad_len(468, 8192, DNS_PAD_RESPONSE), 936);
+    /* The smallest answer, and larger ones. */
+    assert_int_equal(pad_len(40, 8192, DNS_PAD_RESPONSE), 468);
+    assert_int_equal(pad_len(1000, 8192, DNS_PAD_RESPONSE), 1404);
+    assert_int_equal(pad_len(4680 - 4, 8192, DNS_PAD_RESPONSE), 4680);
+    assert_int_equal(pad_len(4680 - 3, 8192, DNS_PAD_RESPONSE), 5148);
+    /* Other blocks: the query's, and a block of 1 (just the option). */
+    assert_int_equal(pad_len(100, 8192, DNS_PAD_QUERY), 128);
+    assert_int_equal(pad_len(124, 8192, DNS_PAD_QUERY), 128);
+    assert_int_equal(pad_len(125, 8192, DNS_PAD_QUERY), 256);
+    assert_int_equal(pad_len(100, 8192, 1), 104);
+}
+
+/* When the next block is beyond what the client may receive, the answer is padded to
+ * exactly that much; when not even the option fits, it is left alone. */
+static void test_pad_cap(void **state)
+{
+    (void)state;
+    /* Room for the block exactly. */
+    assert_int_equal(pad_len(463, 468, DNS_PAD_RESPONSE), 468);
+    /* Room for less than the block: padded to the cap. */
+    assert_int_equal(pad_len(463, 467, DNS_PAD_RESPONSE), 467);
+    assert_int_equal(pad_len(465, 900, DNS_PAD_RESPONSE), 900);
+    /* Room for the empty option only. */
+    assert_int_equal(pad_len(465, 469, DNS_PAD_RESPONSE), 469);
+    /* Not even that: unchanged. */
+    assert_int_equal(pad_len(465, 468, DNS_PAD_RESPONSE), -ENOSPC);
+    assert_int_equal(pad_len(465, 465, DNS_PAD_RESPONSE), -ENOSPC);
+    assert_int_equal(pad_len(465, 0, DNS_PAD_RESPONSE), -ENOSPC);
+}
+
+/* Write into msg a valid answer of exactly len bytes, as answer_of_len does, for sizes
+ * beyond struct pkt. */
+static void big_answer(uint8_t *msg, size_t len)
+{
+    static const uint8_t question[] = {7,   'e', 'x', 'a', 'm', 'p', 'l', 'e', 3,
+                                       'c', 'o', 'm', 0,   0,   1,   0,   1};
+    static const uint8_t hdr[] = {0x12, 0x34, 0x81, 0x80, 0, 1};
+    static const uint8_t opt[] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0};
+    size_t off = 29, fill = len - 40;
+    uint16_t an = 0;
+    memset(msg, 0, 12);
+    memcpy(msg, hdr, sizeof(hdr));
+    memcpy(msg + 12, question, sizeof(question));
+    while (fill > 0) {
+        size_t take = fill <= 268 ? fill : (fill - 268 >= 12 ? 268 : fill - 12);
+        dns_put16(msg + off, 0xc00c);
+        dns_put16(msg + off + 2, DNS_TYPE_TXT);
+        dns_put16(msg + off + 4, 1);
+        dns_put32(msg + off + 6, 300);
+        dns_put16(msg + off + 10, (uint16_t)(take - 12));
+        memset(msg + off + 12, 'x', take - 12);
+        off += take;
+        fill -= take;
+        an++;
+    }
+    memcpy(msg + off, opt, sizeof(opt));
+    assert_int_equal(off + sizeof(opt), len);
+    dns_put16(msg + 6, an);
+    dns_put16(msg + 10, 1);
+    struct dns_answer a;
+    assert_int_equal(dns_answer_parse(msg, len, &a), 0);
+}
+
+/* Near the largest message there is: a cap beyond it counts as DNS_MAX_MSG. */
+static void test_pad_near_max_message(void **state)
+{
+    (void)state;
+    static uint8_t msg[DNS_MAX_MSG + 16], before[DNS_MAX_MSG + 16];
+    struct dns_answer a;
+
+    /* 65517 bytes: the next multiple of 468 (65988) is beyond 65535, so the answer is
+     * padded to 65535 exactly, even with a cap beyond it. */
+    memset(msg, 0xee, sizeof(msg));
+    big_answer(msg, 65517);
+    memcpy(before, msg, sizeof(msg));
+    assert_int_equal(dns_pad_answer(msg, 65517, SIZE_MAX, DNS_PAD_RESPONSE), DNS_MAX_MSG);
+    check_padded(before, 65517, msg, DNS_MAX_MSG, 65517 - 11);
+    assert_int_equal(dns_answer_parse(msg, DNS_MAX_MSG, &a), 0);
+    /* Nothing written past the largest message. */
+    assert_memory_equal(msg + DNS_MAX_MSG, before + DNS_MAX_MSG, 16);
+
+    /* 65516 bytes: 65520 is a multiple of 468, and fits. */
+    big_answer(msg, 65516);
+    assert_int_equal(dns_pad_answer(msg, 65516, sizeof(msg), DNS_PAD_RESPONSE), 65520);
+
+    /* 65531 bytes take the option's header and nothing more; at 65532 it does not fit. */
+    big_answer(msg, 65531);
+    assert_int_equal(dns_pad_answer(msg, 65531, SIZE_MAX, DNS_PAD_RESPONSE), DNS_MAX_MSG);
+    assert_int_equal(dns_get16(msg + 65531 + 2), 0);
+    big_answer(msg, 65532);
+    memcpy(before, msg, sizeof(msg));
+    assert_int_equal(dns_pad_answer(msg, 65532, SIZE_MAX, DNS_PAD_RESPONSE), -ENOSPC);
+    assert_memory_equal(msg, before, sizeof(msg));
+}
+
+/* The error answers dns_build_error writes for an EDNS client are padded like any other. */
+static void test_pad_error_answers(void **state)
+{
+    (void)state;
+    static const uint8_t empty[] = {0, 12, 0, 0};
+    static const int rcodes[] = {DNS_RCODE_REFUSED, DNS_RCODE_SERVFAIL, DNS_RCODE_FORMERR,
+                                 DNS_RCODE_NOTIMP, DNS_RCODE_BADVERS};
+    struct pkt p;
+    struct dns_query q;
+    query_with_options(&p, DNS_FLAG_RD, 0, empty, sizeof(empty));
+    assert_int_equal(parse(&p, &q), 0);
+    for (size_t i = 0; i < sizeof(rcodes) / sizeof(rcodes[0]); i++) {
+        uint8_t out[1024], before[1024];
+        int n = dns_build_error(p.b, &q, rcodes[i], 1232, out, sizeof(out));
+        assert_int_equal(n, 40);
+        memcpy(before, out, sizeof(out));
+        int m = dns_pad_answer(out, (size_t)n, sizeof(out), DNS_PAD_RESPONSE);
+        assert_int_equal(m, 468);
+        check_padded(before, (size_t)n, out, (size_t)m, 29);
+    }
+    /* Without EDNS there is no OPT record to pad. */
+    query_plain(&p, 1, "example.com");
+    assert_int_equal(parse(&p, &q), 0);
+    uint8_t out[1024];
+    int n = dns_build_error(p.b, &q, DNS_RCODE_REFUSED, 1232, out, sizeof(out));
+    assert_int_equal(dns_pad_answer(out, (size_t)n, sizeof(out), DNS_PAD_RESPONSE), -EINVAL);
+}
+
+/* The answer a client receives from dns_answer_for_client, whole or truncated. */
+static void test_pad_client_answer(void **state)
+{
+    (void)state;
+    struct pkt c, u;
+    struct dns_query q;
+    struct dns_answer a;
+    static const uint8_t empty[] = {0, 12, 0, 0};
+    put_hdr(&c, 0x0606, DNS_FLAG_RD, 1, 0, 0, 1);
+    put_question(&c, "BIG.example.com", DNS_TYPE_TXT, 1);
+    put_opt(&c, 1232, 0, 0, false, sizeof(empty));
+    put_bytes(&c, empty, sizeof(empty));
+    assert_int_equal(parse(&c, &q), 0);
+    assert_true(q.padding);
+    answer_big_txt(&u);
+    assert_int_equal(dns_answer_parse(u.b, u.n, &a), 0);
+
+    uint8_t out[8192], before[8192];
+    int n = dns_answer_for_client(u.b, &a, c.b, &q, 1232, DNS_MAX_MSG, out, sizeof(out));
+    assert_true(n > 3000);
+    memcpy(before, out, sizeof(out));
+    int m = dns_pad_answer(out, (size_t)n, sizeof(out), DNS_PAD_RESPONSE);
+    assert_true(m > n && m % DNS_PAD_RESPONSE == 0 && m - n < DNS_PAD_RESPONSE + 4);
+    check_padded(before, (size_t)n, out, (size_t)m, (size_t)n - 11);
+
+    /* Truncated to its question and OPT (TC=1): padded all the same. */
+    n = dns_answer_for_client(u.b, &a, c.b, &q, 1232, 512, out, sizeof(out));
+    assert_int_equal(n, 12 + 21 + 11);
+    memcpy(before, out, sizeof(out));
+    m = dns_pad_answer(out, (size_t)n, sizeof(out), DNS_PAD_RESPONSE);
+    assert_int_equal(m, 468);
+    check_padded(before, (size_t)n, out, (size_t)m, 33);
+}
+
+/* An OPT record with options of its own keeps them, and the padding goes after them. */
+static void test_pad_after_other_options(void **state)
+{
+    (void)state;
+    struct pkt p, before;
+    static const uint8_t keepalive[] = {0, 11, 0, 2, 0, 100};
+    answer_with_opt(&p, 0, 0, true, keepalive, sizeof(keepalive));
+    before = p;
+    int n = dns_pad_answer(p.b, p.n, sizeof(p.b), DNS_PAD_RESPONSE);
+    assert_int_equal(n, 468);
+    check_padded(before.b, before.n, p.b, (size_t)n, 45);
+    unsigned count;
+    assert_int_equal(find_option(p.b, (size_t)n, 45, DNS_OPT_KEEPALIVE, &count), 56);
+    assert_int_equal(count, 2);
+    struct dns_answer a;
+    assert_int_equal(dns_answer_parse(p.b, (size_t)n, &a), 0);
+    assert_int_equal(a.keepalive, 100);
+}
+
+/* What cannot be padded is left exactly as it was. */
+static void test_pad_refused(void **state)
+{
+    (void)state;
+    struct pkt p, before;
+    uint8_t out[8192];
+
+    /* No OPT record. */
+    answer_a(&p, 1, "example.com");
+    before = p;
+    assert_int_equal(dns_pad_answer(p.b, p.n, sizeof(p.b), DNS_PAD_RESPONSE), -EINVAL);
+    assert_memory_equal(p.b, before.b, sizeof(p.b));
+
+    /* OPT not last: an A record follows it in the additional section. */
+    put_hdr(&p, 3, DNS_FLAG_QR, 1, 0, 0, 2);
+    put_question(&p, "example.com", DNS_TYPE_A, 1);
+    put_opt(&p, 1232, 0, 0, false, 0);
+    put_a_ptr(&p, 12, 300, ADDR1);
+    struct dns_answer a;
+    assert_int_equal(dns_answer_parse(p.b, p.n, &a), 0);
+    before = p;
+    assert_int_equal(dns_pad_answer(p.b, p.n, sizeof(p.b), DNS_PAD_RESPONSE), -EINVAL);
+    assert_memory_equal(p.b, before.b, sizeof(p.b));
+
+    /* Already padded. */
+    static const uint8_t pad[] = {0, 12, 0, 2, 0, 0};
+    answer_with_opt(&p, 0, 0, false, pad, sizeof(pad));
+    before = p;
+    assert_int_equal(dns_pad_answer(p.b, p.n, sizeof(p.b), DNS_PAD_RESPONSE), -EINVAL);
+    assert_memory_equal(p.b, before.b, sizeof(p.b));
+
+    /* No question: a header and an OPT record (an error answer to a query whose question
+     * was unreadable has no OPT, but the function must not be fooled). */
+    put_hdr(&p, 3, DNS_FLAG_QR | DNS_RCODE_FORMERR, 0, 0, 0, 1);
+    put_opt(&p, 1232, 0, 0, false, 0);
+    before = p;
+    assert_int_equal(dns_pad_answer(p.b, p.n, sizeof(p.b), DNS_PAD_RESPONSE), -EINVAL);
+    assert_memory_equal(p.b, before.b, sizeof(p.b));
+
+    /* Two questions. */
+    put_hdr(&p, 3, DNS_FLAG_QR, 2, 0, 0, 1);
+    put_question(&p, "example.com", DNS_TYPE_A, 1);
+    put_question(&p, "example.net", DNS_TYPE_A, 1);
+    put_opt(&p, 1232, 0, 0, false, 0);
+    assert_int_equal(dns_pad_answer(p.b, p.n, sizeof(p.b), DNS_PAD_RESPONSE), -EINVAL);
+
+    /* Not a valid message: trailing bytes, a truncated OPT, a header alone, nothing. */
+    answer_of_len(&p, 100);
+    put8(&p, 0);
+    assert_int_equal(dns_pad_answer(p.b, p.n, sizeof(p.b), DNS_PAD_RESPONSE), -EINVAL);
+    answer_of_len(&p, 100);
+    assert_int_equal(dns_pad_answer(p.b, p.n - 1, sizeof(p.b), DNS_PAD_RESPONSE), -EINVAL);
+    assert_int_equal(dns_pad_answer(p.b, 12, sizeof(p.b), DNS_PAD_RESPONSE), -EINVAL);
+    assert_int_equal(dns_pad_answer(p.b, 11, sizeof(p.b), DNS_PAD_RESPONSE), -EINVAL);
+    assert_int_equal(dns_pad_answer(out, 0, sizeof(out), DNS_PAD_RESPONSE), -EINVAL);
+
+    /* A record whose data ends like an empty OPT record is not one. */
+    put_hdr(&p, 3, DNS_FLAG_QR, 1, 1, 0, 0);
+    put_question(&p, "example.com", DNS_TYPE_A, 1);
+    put_ptr(&p, 12);
+    put_rr_fixed(&p, DNS_TYPE_TXT, 1, 300, 12);
+    put8(&p, 0);
+    put_opt(&p, 1232, 0, 0, false, 0);
+    before = p;
+    assert_int_equal(dns_pad_answer(p.b, p.n, sizeof(p.b), DNS_PAD_RESPONSE), -EINVAL);
+    assert_memory_equal(p.b, before.b, sizeof(p.b));
+
+    /* A block of 0 means nothing. */
+    answer_of_len(&p, 100);
+    assert_int_equal(dns_pad_answer(p.b, p.n, sizeof(p.b), 0), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2663,6 +3062,14 @@ int main(void)
         cmocka_unit_test(test_upstream_padding_exact_bytes),
         cmocka_unit_test(test_upstream_padding_already_aligned),
         cmocka_unit_test(test_upstream_padding_468),
+        cmocka_unit_test(test_query_padding_flag),
+        cmocka_unit_test(test_pad_to_block),
+        cmocka_unit_test(test_pad_cap),
+        cmocka_unit_test(test_pad_near_max_message),
+        cmocka_unit_test(test_pad_error_answers),
+        cmocka_unit_test(test_pad_client_answer),
+        cmocka_unit_test(test_pad_after_other_options),
+        cmocka_unit_test(test_pad_refused),
         cmocka_unit_test(test_upstream_do_bit_copied),
         cmocka_unit_test(test_upstream_parses_back),
         cmocka_unit_test(test_upstream_enospc),
