@@ -1,15 +1,22 @@
-/* listener: the plain-DNS frontends, as a small table of function pointers.
+/* listener: the frontends, as a small table of function pointers.
  *
  * A listener owns its socket(s) and connections and turns bytes into calls of
  * proxy_query; it is the only place that knows the transport. main.c creates one UDP and
- * one TCP listener per configured address (src/frontend/udp.c, src/frontend/tcp.c).
- * Sockets are bound when the listener is created, so that a start-up error (address in
- * use, no permission for port 53) is reported before anything else starts.
+ * one TCP listener per `listen` address (src/frontend/udp.c, src/frontend/tcp.c), a DoT
+ * listener per `dot-listen` (src/frontend/dot_server.c), and a DoH listener per
+ * `doh-listen` and `doh-plain-listen` (src/frontend/doh_server.c). Sockets are bound when
+ * the listener is created, so that a start-up error (address in use, no permission for
+ * port 53) is reported before anything else starts.
+ *
+ * Access: every listener hands the core its client's address (the forwarded one, for a
+ * trusted reverse proxy); the core answers REFUSED outside cfg->allow, and the DoH
+ * listener answers 403 before a request reaches the core.
  */
 #ifndef DNSWARD_LISTENER_H
 #define DNSWARD_LISTENER_H
 
 #include <ev.h>
+#include <openssl/ssl.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -25,6 +32,10 @@ struct listener_ops {
     size_t (*connections)(const struct listener *l);
     /* Close everything and free l. */
     void (*free)(struct listener *l);
+    /* TLS listeners only (NULL for the others): use ctx for connections accepted from now
+     * on (a certificate reload). The listener takes its own reference (SSL_CTX_up_ref) and
+     * drops the one it held; connections already open keep theirs. */
+    void (*set_tls)(struct listener *l, SSL_CTX *ctx);
 };
 
 struct listener {
@@ -43,6 +54,28 @@ int udp_listener_new(struct ev_loop *loop, struct proxy *p, const struct config 
 int tcp_listener_new(struct ev_loop *loop, struct proxy *p, const struct config *cfg,
                      const struct sockaddr *addr, socklen_t len, struct listener **out, char *err,
                      size_t errlen);
+
+/* A DNS-over-TLS listener (RFC 7858): TLS over TCP, then the framing, pipelining, limits
+ * and timeouts of the TCP listener (RFC 7766). ctx is a server context
+ * (tls_server_ctx_new); the listener takes its own reference. Returns 0 and *out, or
+ * -errno with a reason in err. */
+int dot_listener_new(struct ev_loop *loop, struct proxy *p, const struct config *cfg,
+                     const struct sockaddr *addr, socklen_t len, SSL_CTX *ctx,
+                     struct listener **out, char *err, size_t errlen);
+
+/* A DNS-over-HTTPS listener (RFC 8484). With ctx (a server context offering ALPN h2 and
+ * http/1.1, see doh_server_ctx_new; the listener takes its own reference): HTTPS, HTTP/2
+ * or HTTP/1.1 as ALPN agrees (HTTP/1.1 without ALPN). With ctx NULL: cleartext, for a reverse
+ * proxy in front: HTTP/2 with prior knowledge (RFC 9113 §3.3) or HTTP/1.1, told apart by
+ * the connection's first bytes, and the client's address taken from X-Forwarded-For when
+ * the peer is in cfg->trusted_proxies. Returns 0 and *out, or -errno with a reason in err. */
+int doh_listener_new(struct ev_loop *loop, struct proxy *p, const struct config *cfg,
+                     const struct sockaddr *addr, socklen_t len, SSL_CTX *ctx,
+                     struct listener **out, char *err, size_t errlen);
+
+/* The server context of a DoH listener: tls_server_ctx_new with ALPN h2 and http/1.1.
+ * Returns it (the caller frees it) or NULL with a reason in err. */
+SSL_CTX *doh_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen);
 
 /* Shared by the frontends: a non-blocking socket of type bound to addr (SO_REUSEADDR,
  * IPV6_V6ONLY for IPv6). Returns the descriptor or -errno with a reason in err. */

@@ -116,6 +116,16 @@ int tls_stream_accept(struct tls_stream *ts, struct ev_loop *loop, SSL_CTX *ctx,
  * queued then), or -EPIPE if the stream is closing. Never calls back. */
 int tls_stream_write(struct tls_stream *ts, const void *data, size_t len);
 
+/* Stop (pause true) or resume (false) reading from the peer: while paused, on_data is not
+ * called and the peer's bytes wait in the kernel (TCP flow control), so that a server
+ * whose client sends faster than it reads its answers buffers nothing more. Data that
+ * OpenSSL has already decrypted is delivered after resuming, from the loop. A close by
+ * the peer is noticed only once reading resumes. Never calls back.
+ * Called from on_data, a pause takes effect at once: no further on_data follows in that
+ * read. Called before the handshake is done, it applies from its end (the handshake
+ * itself goes on). Writing is not affected; pausing twice is pausing once. */
+void tls_stream_pause_read(struct tls_stream *ts, bool pause);
+
 /* Bytes queued and not yet handed to TLS. */
 size_t tls_stream_queued(const struct tls_stream *ts);
 

@@ -7,6 +7,12 @@
  * always waits for readability (so that a peer's close is seen even on an idle stream)
  * and for writability only while something is left to send.
  *
+ * Pausing reads (tls_stream_pause_read) takes EV_READ out of that set and stops the read
+ * loop between two on_data calls. What OpenSSL has already taken from the socket (whole
+ * records decrypted, or read ahead) no longer shows as a readable socket, so resuming
+ * feeds the watcher an EV_READ of our own: the owner is called back from the loop, never
+ * from inside tls_stream_pause_read.
+ *
  * Reentrancy: every callback is made with a flag on the stack that tls_stream_close
  * clears through ts->alive. After each callback we look at that flag first, and if the
  * owner closed the stream we return without touching ts, whose memory may be gone.
@@ -57,6 +63,7 @@ enum {
     TS_F_FATAL = 1u << 1,            /* OpenSSL said no more I/O, not even a close_notify */
     TS_F_READ_WANTS_WRITE = 1u << 2, /* SSL_read must be retried when writable */
     TS_F_WRITE_WANTS_READ = 1u << 3, /* SSL_write must be retried when readable */
+    TS_F_PAUSED = 1u << 4,           /* the owner paused reading: no SSL_read, no on_data */
 };
 
 static struct log_limit verify_limit = LOG_LIMIT_INIT(10, 5);
@@ -78,6 +85,12 @@ static struct tls_stream *ts_of_io(ev_io *w)
  * it, including one we fed ourselves, so those are fed again. */
 static void ts_watch(struct tls_stream *ts, int events)
 {
+    if (events == 0) {
+        /* Paused with nothing to send. An EV_READ fed for records OpenSSL holds is
+         * dropped with the watcher: resuming feeds it again. */
+        ev_io_stop(ts->loop, &ts->io);
+        return;
+    }
     if (ev_is_active(&ts->io) && (ts->io.events & (EV_READ | EV_WRITE)) == events)
         return;
     int fed = ev_clear_pending(ts->loop, &ts->io);
@@ -88,13 +101,18 @@ static void ts_watch(struct tls_stream *ts, int events)
         ev_feed_event(ts->loop, &ts->io, fed);
 }
 
-/* A ready stream reads always, and writes while OpenSSL or the queue needs it. A write
- * that waits for a read must not arm EV_WRITE: the socket is writable, and the loop
- * would spin. */
+/* A ready stream reads unless its owner paused it, and writes while OpenSSL or the queue
+ * needs it. A write that waits for a read must not arm EV_WRITE: the socket is writable,
+ * and the loop would spin; it arms EV_READ even while paused (the retried SSL_write reads
+ * what it needs itself, see ts_pump). A paused read that waits for a write arms nothing:
+ * resuming retries it. */
 static void ts_watch_ready(struct tls_stream *ts)
 {
-    int events = EV_READ;
-    if ((ts->flags & TS_F_READ_WANTS_WRITE) ||
+    bool paused = ts->flags & TS_F_PAUSED;
+    int events = 0;
+    if (!paused || (ts->flags & TS_F_WRITE_WANTS_READ))
+        events |= EV_READ;
+    if ((!paused && (ts->flags & TS_F_READ_WANTS_WRITE)) ||
         (ts->wlen > 0 && !(ts->flags & TS_F_WRITE_WANTS_READ)))
         events |= EV_WRITE;
     ts_watch(ts, events);
@@ -345,6 +363,10 @@ static bool ts_read(struct tls_stream *ts)
         if (e == SSL_ERROR_NONE) {
             if (!ts_call_data(ts, buf, (size_t)n))
                 return false;
+            /* Paused from on_data: not one more call. The rest waits, inside OpenSSL or
+             * in the socket, until tls_stream_pause_read(false) asks for it again. */
+            if (ts->flags & TS_F_PAUSED)
+                return true;
             continue;
         }
         if (e == SSL_ERROR_WANT_READ)
@@ -364,10 +386,11 @@ static bool ts_read(struct tls_stream *ts)
 }
 
 /* A ready stream's I/O: what the peer sent first (the owner may queue answers from
- * on_data), then what is queued. */
+ * on_data), unless reading is paused, then what is queued. */
 static void ts_pump(struct tls_stream *ts, int revents)
 {
-    if (((revents & EV_READ) || (ts->flags & TS_F_READ_WANTS_WRITE)) && !ts_read(ts))
+    if (!(ts->flags & TS_F_PAUSED) &&
+        ((revents & EV_READ) || (ts->flags & TS_F_READ_WANTS_WRITE)) && !ts_read(ts))
         return;
     if (!ts_flush(ts))
         return;
@@ -842,6 +865,27 @@ int tls_stream_write(struct tls_stream *ts, const void *data, size_t len)
     if (ts->state == TS_READY)
         ts_watch_ready(ts);
     return 0;
+}
+
+void tls_stream_pause_read(struct tls_stream *ts, bool pause)
+{
+    bool paused = ts->flags & TS_F_PAUSED;
+    if (pause == paused)
+        return;
+    if (pause)
+        ts->flags |= TS_F_PAUSED;
+    else
+        ts->flags &= ~TS_F_PAUSED;
+    /* A handshake reads what OpenSSL asks for, paused or not (no on_data comes from it);
+     * its end looks at the flag. A finished or closed stream reads nothing anyway. */
+    if (ts->state != TS_READY)
+        return;
+    ts_watch_ready(ts);
+    /* Records OpenSSL already holds, and a read that waited for a write, would not make
+     * the socket readable again: ask the loop for a read. What is still in the socket
+     * wakes the watcher by itself. */
+    if (!pause && (SSL_has_pending(ts->ssl) || (ts->flags & TS_F_READ_WANTS_WRITE)))
+        ev_feed_event(ts->loop, &ts->io, EV_READ);
 }
 
 size_t tls_stream_queued(const struct tls_stream *ts)

@@ -3,8 +3,10 @@
  * verification (name, IP, wrong name, self-signed, expired, pins), that nothing of the
  * owner's leaves before verification, data integrity, the write queue's cap, connect
  * errors reported from the loop, clean and broken closes, closing and freeing the owner
- * from inside a callback, session resumption and ALPN. Owners are allocated with cmocka's
- * allocator, so a leak fails the test; run under ASan, a use after free does too.
+ * from inside a callback, session resumption, ALPN, and pausing reads (no on_data while
+ * paused; records OpenSSL already holds delivered after resuming, from the loop). Owners are
+ * allocated with cmocka's allocator, so a leak fails the test; run under ASan, a use after free
+ * does too.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,6 +31,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "dnsward/log.h"
@@ -211,6 +215,8 @@ struct env {
     ev_io accept_io;
     ev_timer watchdog;
     ev_prepare check; /* before the loop blocks: test done(env) */
+    ev_timer nap;     /* run_for */
+    bool nap_over;
     bool timed_out;
     bool (*done)(struct env *);
 
@@ -219,6 +225,10 @@ struct env {
     struct server *srv; /* the newest */
     bool echo;
     bool server_close_on_data;
+    bool server_pause_on_accept; /* tls_stream_pause_read before the handshake */
+    bool server_pause_on_data;   /* tls_stream_pause_read from every on_data */
+    bool server_pattern;         /* check that the bytes received are pattern(offset) */
+    unsigned server_data_calls;
     size_t server_send_on_ready;
     unsigned accepted;
     unsigned server_ready;
@@ -262,11 +272,23 @@ static void on_server_ready(struct tls_stream *ts)
     }
 }
 
+/* The bytes a client sends when the server checks what arrives (server_pattern). */
+static uint8_t pattern(size_t i)
+{
+    return (uint8_t)(i * 131 + 7);
+}
+
 static void on_server_data(struct tls_stream *ts, const uint8_t *data, size_t len)
 {
     struct server *s = (struct server *)ts;
     struct env *env = s->env;
+    if (env->server_pattern)
+        for (size_t i = 0; i < len; i++)
+            assert_int_equal(data[i], pattern(env->server_rx + i));
     env->server_rx += len;
+    env->server_data_calls++;
+    if (env->server_pause_on_data)
+        tls_stream_pause_read(ts, true);
     if (env->server_close_on_data) {
         server_free(s);
         return;
@@ -300,6 +322,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     s->env = env;
     LIST_INSERT_HEAD(&env->servers, s, entry);
     assert_int_equal(tls_stream_accept(&s->ts, loop, env->sctx, fd, &server_cbs, WMAX), 0);
+    if (env->server_pause_on_accept)
+        tls_stream_pause_read(&s->ts, true);
     env->srv = s;
     env->accepted++;
 }
@@ -385,6 +409,31 @@ static void on_check(struct ev_loop *loop, ev_prepare *w, int revents)
     struct env *env = (struct env *)((char *)w - offsetof(struct env, check));
     if (env->done(env))
         ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_nap(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct env *env = (struct env *)((char *)w - offsetof(struct env, nap));
+    env->nap_over = true;
+}
+
+static bool nap_over(struct env *env)
+{
+    return env->nap_over;
+}
+
+static void run_until(struct env *env, bool (*done)(struct env *));
+
+/* Run the loop for seconds, whatever happens meanwhile. */
+static void run_for(struct env *env, double seconds)
+{
+    env->nap_over = false;
+    ev_timer_init(&env->nap, on_nap, seconds, 0);
+    ev_timer_start(env->loop, &env->nap);
+    run_until(env, nap_over);
+    ev_timer_stop(env->loop, &env->nap);
 }
 
 /* Run the loop until done(env) holds; a bug that would hang fails on the watchdog. */
@@ -959,6 +1008,155 @@ static void test_alpn(void **state)
     assert_string_equal(env.server_alpn, "h2");
 }
 
+/* --- pausing reads ------------------------------------------------------------------ */
+
+static bool server_got_some(struct env *env)
+{
+    return env->server_rx > 0 || env->server_closed > 0;
+}
+
+static bool server_got_all_pattern(struct env *env)
+{
+    return env->server_rx >= 4000 || env->server_closed > 0;
+}
+
+static bool server_closed_or_timeout(struct env *env)
+{
+    return env->server_closed > 0;
+}
+
+/* Bytes waiting in the kernel for the server stream's socket. */
+static int server_socket_backlog(struct env *env)
+{
+    int n = -1;
+    assert_non_null(env->srv);
+    assert_int_equal(ioctl(env->srv->ts.fd, FIONREAD, &n), 0);
+    return n;
+}
+
+/* A client whose records are 512 bytes of plaintext, sending len bytes of pattern(i). */
+static struct client *pattern_client(struct env *env, size_t len)
+{
+    struct tls_peer peer = {.name = "upstream.test"};
+    struct client *c = client_start(env, &peer, WMAX);
+    assert_int_equal(SSL_set_max_send_fragment(c->ts.ssl, 512), 1);
+    uint8_t *buf = test_malloc(len);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = pattern(i);
+    assert_int_equal(tls_stream_write(&c->ts, buf, len), 0);
+    test_free(buf);
+    return c;
+}
+
+/* Paused from on_data: no further on_data, although OpenSSL holds the following records
+ * (read ahead, the socket empty: it will never be readable again). Resumed from outside
+ * any callback: nothing is delivered from inside tls_stream_pause_read, and everything
+ * is, in order, from the loop. */
+static void test_pause_read(void **state)
+{
+    (void)state;
+    struct env env;
+    env_init(&env, g.good);
+    env.server_pause_on_data = true;
+    env.server_pattern = true;
+    struct client *c = pattern_client(&env, 4000); /* 8 records, sent in one go */
+    run_until(&env, server_got_some);
+    assert_int_equal(env.server_closed, 0);
+    assert_int_equal(env.server_data_calls, 1);
+    assert_int_equal(env.server_rx, 512);
+    run_for(&env, 0.3);
+    assert_int_equal(env.server_data_calls, 1);
+    assert_int_equal(env.server_rx, 512);
+    assert_int_equal(tls_stream_queued(&c->ts), 0); /* all of it left the client */
+    /* What makes resuming hard: the rest is inside OpenSSL, not in the socket. */
+    assert_int_equal(server_socket_backlog(&env), 0);
+    tls_stream_pause_read(&env.srv->ts, true); /* twice is once */
+    env.server_pause_on_data = false;
+    tls_stream_pause_read(&env.srv->ts, false);
+    assert_int_equal(env.server_data_calls, 1); /* never calls back */
+    run_until(&env, server_got_all_pattern);
+    assert_int_equal(env.server_rx, 4000);
+    assert_int_equal(env.server_closed, 0);
+
+    /* Paused and resumed again and again, one record at a time: still all, in order. */
+    env.server_rx = 0;
+    env.server_data_calls = 0;
+    env.server_pause_on_data = true;
+    client_free(c);
+    run_until(&env, server_closed_or_timeout);
+    env.server_closed = 0;
+    c = pattern_client(&env, 4000);
+    run_until(&env, server_got_some);
+    while (env.server_rx < 4000 && env.server_closed == 0) {
+        unsigned calls = env.server_data_calls;
+        run_for(&env, 0.02);
+        assert_int_equal(env.server_data_calls, calls);
+        tls_stream_pause_read(&env.srv->ts, false);
+        run_until(&env, server_got_some); /* already true: one turn of the loop at most */
+        for (int i = 0; i < 100 && env.server_data_calls == calls; i++)
+            ev_run(env.loop, EVRUN_NOWAIT);
+        assert_int_equal(env.server_data_calls, calls + 1);
+    }
+    assert_int_equal(env.server_rx, 4000);
+    assert_int_equal(env.server_data_calls, 8);
+    env_cleanup(&env);
+}
+
+/* The peer's close is noticed only once reading resumes, after the data before it. */
+static void test_pause_read_close(void **state)
+{
+    (void)state;
+    struct env env;
+    env_init(&env, g.good);
+    env.server_pause_on_data = true;
+    env.server_pattern = true;
+    struct client *c = pattern_client(&env, 2000);
+    run_until(&env, server_got_some);
+    run_for(&env, 0.2); /* the client reads the server's session tickets */
+    assert_int_equal(env.server_rx, 512);
+    client_free(c); /* close_notify, then the socket closes */
+    run_for(&env, 0.3);
+    assert_int_equal(env.server_closed, 0);
+    assert_int_equal(env.server_rx, 512);
+    env.server_pause_on_data = false;
+    tls_stream_pause_read(&env.srv->ts, false);
+    assert_int_equal(env.server_closed, 0);
+    run_until(&env, server_closed_or_timeout);
+    assert_int_equal(env.server_rx, 2000);
+    assert_int_equal(env.server_err, 0); /* a clean close_notify, after all the data */
+    env_cleanup(&env);
+}
+
+static bool server_ready_and_client_sent(struct env *env)
+{
+    return env->server_ready > 0 && env->client->ready && tls_stream_queued(&env->client->ts) == 0;
+}
+
+/* Paused before the handshake: the handshake completes, no data is delivered until
+ * reading resumes; and the server can still write while paused. */
+static void test_pause_before_handshake(void **state)
+{
+    (void)state;
+    struct env env;
+    env_init(&env, g.good);
+    env.server_pause_on_accept = true;
+    env.server_pattern = true;
+    env.server_send_on_ready = 4;
+    struct client *c = pattern_client(&env, 1000);
+    run_until(&env, server_ready_and_client_sent);
+    run_until(&env, got_4); /* written while paused */
+    run_for(&env, 0.2);
+    assert_int_equal(c->rxlen, 4);
+    assert_int_equal(env.server_rx, 0);
+    assert_int_equal(env.server_data_calls, 0);
+    tls_stream_pause_read(&env.srv->ts, false);
+    run_until(&env, server_got_some);
+    run_for(&env, 0.1);
+    assert_int_equal(env.server_rx, 1000);
+    assert_int_equal(env.server_closed, 0);
+    env_cleanup(&env);
+}
+
 static void test_ctx_errors(void **state)
 {
     (void)state;
@@ -1000,6 +1198,9 @@ int main(void)
         cmocka_unit_test(test_no_session_from_rejected_peer),
         cmocka_unit_test(test_close_from_outside),
         cmocka_unit_test(test_alpn),
+        cmocka_unit_test(test_pause_read),
+        cmocka_unit_test(test_pause_read_close),
+        cmocka_unit_test(test_pause_before_handshake),
         cmocka_unit_test(test_ctx_errors),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
