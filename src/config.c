@@ -1180,6 +1180,7 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
                 abort();
     }
 
+    cfg->allow_default = cfg->allow.n == 0;
     if (cfg->allow.n == 0) {
         for (size_t i = 0; i < ARRAY_SIZE(config_default_allow); i++)
             if (acl_parse(config_default_allow[i], &cfg->allow.net[cfg->allow.n++]) != 0)

@@ -91,6 +91,7 @@ struct config {
     /* Who may ask, on every frontend (plain DNS, DoT, DoH): a client outside it gets
      * REFUSED (DNS) or 403 (HTTP). Default: loopback only. */
     struct acl allow;
+    bool allow_default; /* allow is the built-in loopback-only list */
     /* Peers of the cleartext DoH listener whose X-Forwarded-For is believed (a reverse
      * proxy in front of dnsward). Default: none. */
     struct acl trusted_proxies;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dnsward/tls_stream.h"
+
 int listener_socket(int type, const struct sockaddr *addr, socklen_t len, const char *what,
                     char *err, size_t errlen)
 {
@@ -33,4 +35,17 @@ int listener_socket(int type, const struct sockaddr *addr, socklen_t len, const 
         return -e;
     }
     return fd;
+}
+
+SSL_CTX *doh_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen)
+{
+    /* RFC 8484 §5.2: HTTP/2 is the minimum; HTTP/1.1 for the clients that have no more. */
+    static const char *const alpn[] = {"h2", "http/1.1"};
+    SSL_CTX *ctx = tls_server_ctx_new(cert_file, key_file, err, errlen);
+    if (ctx != NULL && tls_server_ctx_set_alpn(ctx, alpn, 2) != 0) {
+        snprintf(err, errlen, "cannot set up ALPN");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
 }

@@ -671,3 +671,23 @@ $(_quote "$(tail -n "$n" <<<"$lines")")"
     [[ -n ${DW_UP[queries]:-} && -n ${DW_UP[other]:-} ]] ||
         fail "dw_upstream_stats: cannot read the upstream line: $DW_UP_LINE"
 }
+
+# wait_dnsward_exit [SECONDS]: the running dnsward was told to stop (a signal the test sent
+# itself): wait at most SECONDS (default 5) for it to exit, and require exit status 0 and a
+# log free of sanitizer reports.
+wait_dnsward_exit() {
+    local secs=${1:-5} rc=0
+    [[ -n $DW_PID ]] || fail "wait_dnsward_exit: no dnsward is running"
+    if ! wait_until "$secs" eval '! _alive "$DW_PID"'; then
+        kill -KILL "$DW_PID" 2>/dev/null || true
+        wait "$DW_PID" 2>/dev/null || true
+        _forget_pid "$DW_PID"
+        DW_PID=''
+        fail "dnsward did not exit within $secs s"
+    fi
+    wait "$DW_PID" || rc=$?
+    _forget_pid "$DW_PID"
+    DW_PID=''
+    check_sanitizers "$DW_LOG"
+    ((rc == 0)) || fail "dnsward exited with status $rc (expected 0)"
+}
