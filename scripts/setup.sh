@@ -6,12 +6,14 @@ set -euo pipefail
 packages=(
     # build
     gcc make cmake pkg-config libc6-dev
-    libssl-dev libev-dev libinih-dev libnghttp2-dev libcmocka-dev node-llhttp
+    libssl-dev libev-dev libinih-dev libnghttp2-dev libcmocka-dev node-llhttp libsystemd-dev
     # run: the system trust store for verifying upstream certificates
     ca-certificates
     # tests: a real upstream and real clients
     unbound openssl bind9-dnsutils knot-dnsutils dnsperf curl nghttp2-client python3 python3-h2
     iproute2 procps
+    # tests of the service: unit checks, the metrics page, the manual pages
+    systemd prometheus mandoc man-db binutils
 )
 
 missing=()

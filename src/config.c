@@ -79,6 +79,7 @@ enum config_type {
     CONFIG_T_SERVER_LISTEN, /* a list of struct config_listen at offset, its count after it */
     CONFIG_T_ACL,           /* a struct acl field */
     CONFIG_T_HTTP_PATH,     /* a char array field holding an absolute HTTP path */
+    CONFIG_T_STRING,        /* a char array field; an absolute path when min is 1 */
 };
 
 struct config_key {
@@ -189,6 +190,18 @@ static const struct config_key config_keys[] = {
      "DURATION", "wait this long for the upstream before answering from an expired entry"},
     {"prefetch", 0, CONFIG_T_BOOL, CONFIG_FIELD(prefetch), 0, 0, "yes|no",
      "refresh a popular entry in the background before it expires"},
+    {"user", 0, CONFIG_T_STRING, CONFIG_FIELD(user), 0, 0, "NAME",
+     "after binding, switch to this user (and its group); needs a restart to change"},
+    {"chroot", 0, CONFIG_T_STRING, CONFIG_FIELD(chroot_dir), 1, 0, "DIR",
+     "after binding, change root to DIR (with user); needs a restart to change"},
+    {"syslog", 0, CONFIG_T_BOOL, CONFIG_FIELD(syslog), 0, 0, "yes|no",
+     "log to syslog (facility daemon) instead of stderr"},
+    {"query-log", 0, CONFIG_T_STRING, CONFIG_FIELD(query_log), 1, 0, "FILE",
+     "write one line per answer to FILE (client, name, type, code, upstream, latency); "
+     "reopened on SIGHUP"},
+    {"metrics-listen", 0, CONFIG_T_SERVER_LISTEN, CONFIG_FIELD(metrics_listen), CONFIG_METRICS_PORT,
+     0, "ADDR[:PORT]",
+     "serve Prometheus metrics at http://ADDR:PORT/metrics (port 9153 if none); repeatable"},
 };
 
 _Static_assert(ARRAY_SIZE(config_keys) <= 64, "config_source.lists_given has a bit per key");
@@ -200,6 +213,7 @@ _Static_assert(ARRAY_SIZE(config_keys) <= 64, "config_source.lists_given has a b
 CONFIG_COUNT_FOLLOWS(doh_listen, ndoh_listen);
 CONFIG_COUNT_FOLLOWS(dot_listen, ndot_listen);
 CONFIG_COUNT_FOLLOWS(doh_plain_listen, ndoh_plain_listen);
+CONFIG_COUNT_FOLLOWS(metrics_listen, nmetrics_listen);
 
 /* Where settings come from: the rules for list keys and pins depend on it. */
 struct config_source {
@@ -211,6 +225,11 @@ struct config_source {
     bool bootstrap_given;
     uint64_t lists_given; /* bit i: config_keys[i], a list key, was given by this source */
 };
+
+const char *config_strategy_name(enum config_strategy s)
+{
+    return (size_t)s < ARRAY_SIZE(config_strategies) ? config_strategies[s] : "?";
+}
 
 void config_init(struct config *cfg)
 {
@@ -651,6 +670,14 @@ static int config_apply(struct config *cfg, struct config_source *src, const cha
         memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
         return 0;
     }
+
+    case CONFIG_T_STRING:
+        if (strlen(value) >= k->size)
+            return config_fail(src, key, err, errlen, "longer than %zu characters", k->size - 1);
+        if (k->min == 1 && value[0] != '\0' && value[0] != '/')
+            return config_fail(src, key, err, errlen, "'%s' is not an absolute path", value);
+        memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
+        return 0;
 
     case CONFIG_T_UPSTREAM: {
         struct upstream_spec spec;
@@ -1194,6 +1221,11 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
                  cfg->ndoh_listen > 0 ? "doh-listen" : "dot-listen");
         return -1;
     }
+    /* Root can leave a chroot: one without a user to switch to protects nothing. */
+    if (cfg->chroot_dir[0] != '\0' && cfg->user[0] == '\0') {
+        snprintf(err, errlen, "chroot: needs user (root can leave a chroot)");
+        return -1;
+    }
     if (cfg->attempt_timeout_ms > cfg->timeout_ms) {
         snprintf(err, errlen, "attempt-timeout: must not be longer than timeout (%ums > %ums)",
                  (unsigned)cfg->attempt_timeout_ms, (unsigned)cfg->timeout_ms);
@@ -1305,6 +1337,10 @@ static void config_format_default(const struct config *cfg, const struct config_
         return;
     case CONFIG_T_HTTP_PATH:
         snprintf(buf, size, "%s", (const char *)cfg + k->offset);
+        return;
+    case CONFIG_T_STRING:
+        snprintf(buf, size, "%s",
+                 *((const char *)cfg + k->offset) ? (const char *)cfg + k->offset : "none");
         return;
     case CONFIG_T_STRATEGY:
         snprintf(buf, size, "%s", config_strategies[cfg->strategy]);
@@ -1442,8 +1478,9 @@ void config_usage(FILE *f)
                "DURATION is a number with ms, s, m or h (seconds if none), at most 1h.\n"
                "SECONDS is a number with s, m, h or d (seconds if none).\n"
                "BYTES is a number with k, M or G (powers of 1024).\n"
-               "listen, upstream, bootstrap, allow, trusted-proxy, doh-listen, dot-listen and\n"
-               "doh-plain-listen given on the command line replace those of the file.\n"
+               "listen, upstream, bootstrap, allow, trusted-proxy, doh-listen, dot-listen,\n"
+               "doh-plain-listen and metrics-listen given on the command line replace those of\n"
+               "the file.\n"
                "An upstream's NAME (after '#') is sent as SNI and checked in its certificate;\n"
                "without it, the certificate must carry the upstream's IP address.\n");
 }

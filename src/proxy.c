@@ -22,6 +22,7 @@
 #include "dnsward/acl.h"
 #include "dnsward/config.h"
 #include "dnsward/log.h"
+#include "dnsward/querylog.h"
 #include "dnsward/util.h"
 
 enum {
@@ -68,6 +69,7 @@ struct proxy {
     size_t nflights;
     size_t nwaiting; /* client queries waiting on flights */
     struct proxy_stats stats;
+    struct querylog *qlog; /* borrowed; NULL: no query log */
     struct dns_upstream_opts up_opts;
     uint8_t answer[DNS_MAX_MSG]; /* one answer at a time: dnsward has one thread */
 };
@@ -75,7 +77,15 @@ struct proxy {
 static struct log_limit bad_query_limit = LOG_LIMIT_INIT(10, 5);
 static struct log_limit overload_limit = LOG_LIMIT_INIT(10, 1);
 static struct log_limit servfail_limit = LOG_LIMIT_INIT(10, 5);
-static struct log_limit refused_limit = LOG_LIMIT_INIT(10, 5);
+/* Per client: two lines, then one a minute; all clients together one line every 2 s after
+ * a burst of ten, so that a flood of spoofed sources cannot fill the log either. */
+static struct log_limit_keyed refused_limit = LOG_LIMIT_KEYED_INIT(60, 2, 2, 10);
+
+/* What an immediate answer was, for the query log. */
+struct proxy_immediate {
+    const char *source; /* "cache", "stale", "local" */
+    int rcode;          /* of an answer the core made itself; -1: the answer's header says */
+};
 
 /* Whole seconds of a monotonic clock, for the cache: wall-clock steps must not age or
  * rejuvenate entries. The coarse clock is read without a system call. */
@@ -94,6 +104,25 @@ static void proxy_cache_params(const struct config *cfg, struct cache_params *cp
         .max_ttl = cfg->max_ttl,
         .max_negative_ttl = cfg->max_negative_ttl,
         .stale_max_age = cfg->serve_stale ? cfg->stale_max_age : 0,
+    };
+}
+
+const char *proxy_transport_name(enum proxy_transport t)
+{
+    static const char *const names[PROXY_TRANSPORTS] = {
+        [PROXY_UDP] = "udp", [PROXY_TCP] = "tcp", [PROXY_DOT] = "dot", [PROXY_DOH] = "doh"};
+    return (unsigned)t < PROXY_TRANSPORTS ? names[t] : "?";
+}
+
+static void proxy_upstream_opts(struct proxy *p)
+{
+    const struct config *cfg = p->cfg;
+    p->up_opts = (struct dns_upstream_opts){
+        .udp_size = cfg->udp_max_size,
+        .pad_block = cfg->pad_block,
+        .keepalive = true,
+        .ecs = cfg->ecs_len ? cfg->ecs : NULL,
+        .ecs_len = cfg->ecs_len,
     };
 }
 
@@ -120,14 +149,23 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct config *cfg, struct p
         free(p);
         return NULL;
     }
-    p->up_opts = (struct dns_upstream_opts){
-        .udp_size = cfg->udp_max_size,
-        .pad_block = cfg->pad_block,
-        .keepalive = true,
-        .ecs = cfg->ecs_len ? cfg->ecs : NULL,
-        .ecs_len = cfg->ecs_len,
-    };
+    proxy_upstream_opts(p);
     return p;
+}
+
+void proxy_reconfigure(struct proxy *p, const struct config *cfg, struct pool *pool)
+{
+    p->cfg = cfg;
+    p->pool = pool;
+    proxy_upstream_opts(p);
+    struct cache_params cp;
+    proxy_cache_params(cfg, &cp);
+    cache_set_params(p->cache, &cp);
+}
+
+void proxy_set_querylog(struct proxy *p, struct querylog *ql)
+{
+    p->qlog = ql;
 }
 
 void proxy_free(struct proxy *p)
@@ -233,19 +271,60 @@ static bool proxy_allowed(const struct proxy *p, const struct proxy_client *c)
     return acl_match(&p->cfg->allow, sa);
 }
 
-/* Log a denied client, rate-limited; the address is formatted only if the line may be
- * written, as a flood of denied queries must cost little. */
+/* FNV-1a over n bytes, from h: the key of a client's address for the keyed limiter. */
+static uint64_t proxy_hash(uint64_t h, const void *data, size_t n)
+{
+    const uint8_t *b = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Log a denied client, rate-limited per address (its port aside: a client's port changes
+ * with each query), so that one client denied again and again cannot hide the others.
+ * At the default level nothing is formatted or hashed, as a flood of denied queries must
+ * cost little. */
 static void proxy_log_refused(const struct proxy_client *c)
 {
     if (log_get_level() < LOG_INFO)
         return;
     char text[INET6_ADDRSTRLEN] = "an unknown address";
+    uint64_t key = 0xcbf29ce484222325ULL; /* FNV's offset basis: the unknown address */
     const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
-    if (c->peerlen >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof(text));
-    else if (c->peerlen >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof(text));
-    log_limited(&refused_limit, LOG_INFO, "query from %s refused: not in allow", text);
+    if (c->peerlen >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
+        const struct in_addr *a = &((const struct sockaddr_in *)sa)->sin_addr;
+        key = proxy_hash(key, a, sizeof(*a));
+        inet_ntop(AF_INET, a, text, sizeof(text));
+    } else if (c->peerlen >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        key = proxy_hash(key ^ 6, a, sizeof(*a));
+        inet_ntop(AF_INET6, a, text, sizeof(text));
+    }
+    log_limited_key(&refused_limit, key, LOG_INFO, "query from %s refused: not in allow", text);
+}
+
+/* One line of the query log for the answer to client c's query (msg, len; its parse *dq):
+ * rcode, from source (and upstream, its URL, or NULL), for a query that arrived at
+ * ev_now() arrived. Called only with a log attached. */
+static void proxy_log_answer(struct proxy *p, const struct proxy_client *c, const uint8_t *msg,
+                             size_t len, const struct dns_query *dq, int rcode, const char *source,
+                             const char *upstream, double arrived)
+{
+    double now = ev_now(p->loop);
+    struct querylog_entry e = {
+        .time = now,
+        .client = (const struct sockaddr *)&c->peer,
+        .clientlen = c->peerlen,
+        .transport = proxy_transport_name(c->transport),
+        .query = msg,
+        .query_len = len,
+        .q = dq,
+        .rcode = rcode,
+        .source = source,
+        .upstream = upstream,
+        .latency_ms = (now - arrived) * 1000.0,
+    };
+    querylog_write(p->qlog, &e);
 }
 
 static void flight_free(struct flight *f)
@@ -259,8 +338,9 @@ static void flight_free(struct flight *f)
 }
 
 /* Unlink q from its flight, give it the answer of len bytes in p->answer (padded for its
- * client first, if it asked) and free it. */
-static void query_answer(struct query *q, int len)
+ * client first, if it asked) and free it. source and upstream (a URL, or NULL) say where
+ * the answer came from, for the query log. */
+static void query_answer(struct query *q, int len, const char *source, const char *upstream)
 {
     struct flight *f = q->flight;
     struct proxy *p = f->proxy;
@@ -272,6 +352,11 @@ static void query_answer(struct query *q, int len)
     if (len <= 0)
         abort();
     len = proxy_pad(p, &q->client, &q->q, p->answer, len, sizeof(p->answer));
+    p->stats.rcodes[p->answer[3] & 0xf]++;
+    /* Logged before the callback, which may re-enter the core and reuse p->answer. */
+    if (p->qlog != NULL)
+        proxy_log_answer(p, &q->client, q->msg, q->len, &q->q, p->answer[3] & 0xf, source, upstream,
+                         q->arrived);
     q->client.ops->answer(q, p->answer, (size_t)len);
     free(q);
 }
@@ -282,12 +367,13 @@ static void query_servfail(struct query *q)
     p->stats.servfail++;
     int n = dns_build_error(q->msg, &q->q, DNS_RCODE_SERVFAIL, p->cfg->udp_max_size, p->answer,
                             sizeof(p->answer));
-    query_answer(q, n);
+    query_answer(q, n, "local", NULL);
 }
 
 /* Answer q from the cache entry of its flight's key, if there is one. Returns false if
- * there is none. */
-static bool query_answer_cached(struct query *q, uint32_t now)
+ * there is none. upstream is the URL of the upstream whose answer has just made the entry
+ * (the answer's source is then that upstream), or NULL (the cache, or stale). */
+static bool query_answer_cached(struct query *q, uint32_t now, const char *upstream)
 {
     struct flight *f = q->flight;
     struct proxy *p = f->proxy;
@@ -302,7 +388,7 @@ static bool query_answer_cached(struct query *q, uint32_t now)
         return false;
     if (fresh)
         p->stats.answered++;
-    query_answer(q, n);
+    query_answer(q, n, upstream != NULL ? "upstream" : fresh ? "cache" : "stale", upstream);
     return true;
 }
 
@@ -329,7 +415,7 @@ static void flight_fail(struct flight *f, const char *why)
         flight_log_failure(f, why);
     struct query *q;
     while ((q = TAILQ_FIRST(&f->waiters)) != NULL)
-        if (!p->cfg->serve_stale || !query_answer_cached(q, now))
+        if (!p->cfg->serve_stale || !query_answer_cached(q, now, NULL))
             query_servfail(q);
     flight_free(f);
 }
@@ -357,10 +443,13 @@ static void on_pool_done(struct pool_request *r, int err, const uint8_t *msg, si
     int n = dns_answer_for_client(msg, ans, f->msg, &f->q, p->cfg->udp_max_size, DNS_MAX_MSG,
                                   p->answer, sizeof(p->answer));
     bool cached = n > 0 && cache_insert(p->cache, &f->key, p->answer, (size_t)n, now) == 0;
+    /* The pool names the upstream that answered; its URL is read now, while it exists
+     * (a reload may free it once the flight is done). */
+    const char *url = r->answered_by != NULL ? r->answered_by->spec->url : NULL;
     f->done = true;
     struct query *q;
     while ((q = TAILQ_FIRST(&f->waiters)) != NULL) {
-        if (cached && query_answer_cached(q, now))
+        if (cached && query_answer_cached(q, now, url != NULL ? url : "-"))
             continue;
         size_t limit = proxy_limit(p, &q->client, &q->q);
         int m = dns_answer_for_client(msg, ans, q->msg, &q->q, p->cfg->udp_max_size, limit,
@@ -372,7 +461,7 @@ static void on_pool_done(struct pool_request *r, int err, const uint8_t *msg, si
         p->stats.answered++;
         if ((dns_get16(p->answer + 2) & DNS_FLAG_TC) && !(ans->flags & DNS_FLAG_TC))
             p->stats.truncated++;
-        query_answer(q, m);
+        query_answer(q, m, "upstream", url);
     }
     flight_free(f);
 }
@@ -395,7 +484,7 @@ static void on_flight_timer(struct ev_loop *loop, ev_timer *w, int revents)
         f->background = true;
         struct query *q;
         while ((q = TAILQ_FIRST(&f->waiters)) != NULL)
-            if (!query_answer_cached(q, now))
+            if (!query_answer_cached(q, now, NULL))
                 query_servfail(q);
         return;
     }
@@ -472,8 +561,10 @@ static void proxy_prefetch(struct proxy *p, const struct cache_key *k, const uin
 }
 
 static int proxy_error(struct proxy *p, const uint8_t *msg, const struct dns_query *dq, int rcode,
-                       uint8_t *out, size_t cap)
+                       uint8_t *out, size_t cap, struct proxy_immediate *im)
 {
+    im->source = "local";
+    im->rcode = rcode;
     if (rcode == DNS_RCODE_SERVFAIL)
         p->stats.servfail++;
     int n = dns_build_error(msg, dq, rcode, p->cfg->udp_max_size, out, cap);
@@ -481,10 +572,11 @@ static int proxy_error(struct proxy *p, const uint8_t *msg, const struct dns_que
 }
 
 /* proxy_query without the padding of immediate answers: *dq is filled in by the parse,
- * whatever the outcome. */
+ * whatever the outcome, and *im says what an immediate answer was. */
 static int proxy_query_handle(struct proxy *p, const uint8_t *msg, size_t len,
                               const struct proxy_client *client, struct dns_query *dq,
-                              struct query **qp, uint8_t *out, size_t cap)
+                              struct query **qp, uint8_t *out, size_t cap,
+                              struct proxy_immediate *im)
 {
     p->stats.queries++;
     int rc = dns_query_parse(msg, len, dq);
@@ -503,7 +595,7 @@ static int proxy_query_handle(struct proxy *p, const uint8_t *msg, size_t len,
     if (!proxy_allowed(p, client)) {
         p->stats.refused++;
         proxy_log_refused(client);
-        return proxy_error(p, msg, dq, DNS_RCODE_REFUSED, out, cap);
+        return proxy_error(p, msg, dq, DNS_RCODE_REFUSED, out, cap, im);
     }
     if (rc > 0) {
         if (rc == DNS_RCODE_FORMERR)
@@ -513,7 +605,7 @@ static int proxy_query_handle(struct proxy *p, const uint8_t *msg, size_t len,
         else
             p->stats.badvers++;
         log_limited(&bad_query_limit, LOG_INFO, "bad query of %zu bytes: %s", len, rcode_name(rc));
-        return proxy_error(p, msg, dq, rc, out, cap);
+        return proxy_error(p, msg, dq, rc, out, cap, im);
     }
 
     uint32_t now = proxy_now();
@@ -525,6 +617,7 @@ static int proxy_query_handle(struct proxy *p, const uint8_t *msg, size_t len,
     if (e != NULL && !stale) {
         int n = cache_answer(p->cache, e, msg, dq, now, limit, out, cap);
         if (n > 0) {
+            im->source = "cache";
             if (p->cfg->prefetch && cache_entry_prefetch(p->cache, e, now))
                 proxy_prefetch(p, &k, msg, len, dq);
             return n;
@@ -536,17 +629,19 @@ static int proxy_query_handle(struct proxy *p, const uint8_t *msg, size_t len,
      * when the refresh on its way has already outlived the client timer. */
     if (stale && (cache_entry_recheck(e, now) || (f != NULL && f->stale_due))) {
         int n = cache_answer(p->cache, e, msg, dq, now, limit, out, cap);
-        if (n > 0)
+        if (n > 0) {
+            im->source = "stale";
             return n;
+        }
     }
     if (p->nwaiting >= p->cfg->max_queries) {
         log_limited(&overload_limit, LOG_WARNING,
                     "%zu queries in flight (max-queries): answering SERVFAIL", p->nwaiting);
-        return proxy_error(p, msg, dq, DNS_RCODE_SERVFAIL, out, cap);
+        return proxy_error(p, msg, dq, DNS_RCODE_SERVFAIL, out, cap, im);
     }
     struct query *q = malloc(sizeof(*q) + len);
     if (q == NULL)
-        return proxy_error(p, msg, dq, DNS_RCODE_SERVFAIL, out, cap);
+        return proxy_error(p, msg, dq, DNS_RCODE_SERVFAIL, out, cap, im);
     if (f != NULL) {
         p->stats.coalesced++;
     } else {
@@ -557,15 +652,18 @@ static int proxy_query_handle(struct proxy *p, const uint8_t *msg, size_t len,
             /* Every upstream is down or full: a stale answer beats SERVFAIL (RFC 8767). */
             if (stale) {
                 int n = cache_answer(p->cache, e, msg, dq, now, limit, out, cap);
-                if (n > 0)
+                if (n > 0) {
+                    im->source = "stale";
                     return n;
+                }
             }
             log_limited(&servfail_limit, LOG_WARNING, "no upstream available: SERVFAIL");
-            return proxy_error(p, msg, dq, DNS_RCODE_SERVFAIL, out, cap);
+            return proxy_error(p, msg, dq, DNS_RCODE_SERVFAIL, out, cap, im);
         }
     }
     q->client = *client;
     q->flight = f;
+    q->arrived = ev_now(p->loop);
     q->q = *dq;
     q->len = (uint16_t)len;
     memcpy(q->msg, msg, len);
@@ -580,7 +678,14 @@ int proxy_query(struct proxy *p, const uint8_t *msg, size_t len, const struct pr
                 struct query **qp, uint8_t *out, size_t cap)
 {
     struct dns_query dq;
-    int n = proxy_query_handle(p, msg, len, client, &dq, qp, out, cap);
+    struct proxy_immediate im = {.source = "local", .rcode = -1};
+    p->stats.by_transport[(unsigned)client->transport % PROXY_TRANSPORTS]++;
+    int n = proxy_query_handle(p, msg, len, client, &dq, qp, out, cap, &im);
+    if (n > 0)
+        p->stats.rcodes[out[3] & 0xf]++;
+    if (n > 0 && p->qlog != NULL)
+        proxy_log_answer(p, client, msg, len, &dq, im.rcode >= 0 ? im.rcode : out[3] & 0xf,
+                         im.source, NULL, ev_now(p->loop));
     return proxy_pad(p, client, &dq, out, n, cap);
 }
 

@@ -28,6 +28,8 @@ enum {
     CONFIG_MAX_BOOTSTRAP = 4,
     CONFIG_MAX_SERVER_LISTEN = 8, /* of each kind: doh-listen, dot-listen, doh-plain-listen */
     CONFIG_PATH_MAX = 4096,
+    CONFIG_NAME_MAX = 64, /* user names */
+    CONFIG_METRICS_PORT = 9153,
     CONFIG_ERR_LEN = 512,
 };
 
@@ -112,6 +114,14 @@ struct config {
     uint32_t doh_idle_timeout_ms;   /* an HTTP connection with no request open */
     uint32_t doh_header_timeout_ms; /* from a connection or a request's first byte to its
                                      * whole header (and TLS handshake) */
+
+    /* Running as a service. */
+    struct config_listen metrics_listen[CONFIG_MAX_SERVER_LISTEN]; /* Prometheus /metrics */
+    size_t nmetrics_listen;
+    char user[CONFIG_NAME_MAX];       /* switch to this user after binding; "" = stay */
+    char chroot_dir[CONFIG_PATH_MAX]; /* and chroot here first; "" = none */
+    bool syslog;                      /* log to syslog(3) instead of stderr */
+    char query_log[CONFIG_PATH_MAX];  /* one line per answer to this file; "" = none */
 };
 
 /* Fill *cfg with the built-in defaults, without listeners or upstreams (see
@@ -148,6 +158,9 @@ void config_format_addr(const struct sockaddr *addr, char *out, size_t cap);
 
 /* Parse a size with an optional k, M or G suffix (powers of 1024). Returns 0 or -EINVAL. */
 int config_parse_size(const char *text, uint64_t *out);
+
+/* "failover", "round-robin", "fastest". */
+const char *config_strategy_name(enum config_strategy s);
 
 /* Print the usage text to f. */
 void config_usage(FILE *f);

@@ -8,6 +8,11 @@
  * the listener is created, so that a start-up error (address in use, no permission for
  * port 53) is reported before anything else starts.
  *
+ * Socket activation: sockets a service manager passed in (service.c) are adopted here
+ * first; listener_socket() then hands out an adopted socket of the same type bound to the
+ * same address instead of binding a new one, so that the listeners never need to know
+ * where their socket came from.
+ *
  * Access: every listener hands the core its client's address (the forwarded one, for a
  * trusted reverse proxy); the core answers REFUSED outside cfg->allow, and the DoH
  * listener answers 403 before a request reaches the core.
@@ -18,6 +23,7 @@
 #include <ev.h>
 #include <openssl/ssl.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct config;
@@ -43,7 +49,8 @@ struct listener {
     struct ev_loop *loop;
     struct proxy *proxy;
     const struct config *cfg;
-    char name[80]; /* "udp 127.0.0.1:53", for logs */
+    char name[80];    /* "udp 127.0.0.1:53", for logs and metrics */
+    uint64_t queries; /* messages this listener handed to the core */
 };
 
 /* Create a UDP or TCP listener bound to addr. Returns 0 and *out, or -errno with a
@@ -78,8 +85,24 @@ int doh_listener_new(struct ev_loop *loop, struct proxy *p, const struct config 
 SSL_CTX *doh_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen);
 
 /* Shared by the frontends: a non-blocking socket of type bound to addr (SO_REUSEADDR,
- * IPV6_V6ONLY for IPv6). Returns the descriptor or -errno with a reason in err. */
+ * IPV6_V6ONLY for IPv6). An adopted socket of that type bound to an equal address (family,
+ * port, address; see listener_adopt) is taken and returned instead: the caller owns it
+ * from then on, as it would a new one, and may call listen() on it again. Returns the
+ * descriptor or -errno with a reason in err. */
 int listener_socket(int type, const struct sockaddr *addr, socklen_t len, const char *what,
                     char *err, size_t errlen);
+
+/* Most sockets that can wait for a listener at once. */
+#define LISTENER_MAX_ADOPTED 64
+
+/* Keep fd, a bound socket the service manager passed in, for listener_socket() to hand
+ * out. Ownership of fd moves here on success; on failure the caller keeps it. Returns 0,
+ * -ENOTSOCK (not a socket, or not a UDP or TCP socket of IPv4 or IPv6) or -ENOSPC (already
+ * LISTENER_MAX_ADOPTED waiting). */
+int listener_adopt(int fd);
+
+/* Take back one adopted socket that no listener took. Returns it (the caller owns it
+ * now) or -1 when none is left. */
+int listener_adopted_take_unused(void);
 
 #endif

@@ -42,6 +42,7 @@
 #define DNSWARD_POOL_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,6 +70,8 @@ struct pool_request {
     uint64_t sent_events; /* the upstream's failure_events when the attempt was sent */
     double sent_at;       /* ev_now() when the attempt was sent */
     bool free_retry;      /* a GOAWAY's retry was granted without spending an attempt */
+    bool live;            /* submitted, and neither done nor cancelled */
+    const struct upstream *answered_by;  /* set just before on_done, when an answer came */
     uint8_t order[CONFIG_MAX_UPSTREAMS]; /* upstream indexes in the strategy's order */
     const uint8_t *wire;                 /* the query, borrowed until the request ends */
     uint16_t len;
@@ -98,6 +101,15 @@ void pool_cancel(struct pool_request *r);
 /* Shutdown: close idle upstream connections and let busy ones finish. */
 void pool_drain(struct pool *p);
 
+/* Requests submitted and not yet done or cancelled: a pool replaced by a reload is freed
+ * once this is 0. */
+size_t pool_pending(const struct pool *p);
+
+/* A reload: each upstream of p with the URL of one in old takes over what old learnt of
+ * it (addresses, RTT, health, counters), so that a new configuration starts where the
+ * old one was. Never fails. */
+void pool_inherit(struct pool *p, const struct pool *old);
+
 /* Log one line per upstream at level: its state and counters (see the README). */
 void pool_log_stats(const struct pool *p, int level);
 
@@ -105,5 +117,9 @@ void pool_log_stats(const struct pool *p, int level);
 size_t pool_count(const struct pool *p);
 const struct upstream *pool_upstream(const struct pool *p, size_t i);
 struct upstream *pool_upstream_mut(struct pool *p, size_t i);
+
+/* Is upstream i down (avoided until its backoff ends, see Health above)? False for an
+ * index out of range. */
+bool pool_upstream_down(const struct pool *p, size_t i);
 
 #endif

@@ -22,6 +22,11 @@
  * receive and whether it is encrypted, in which case every answer (cached, fresh, stale or
  * an error) to a query that carried an EDNS Padding option is padded (RFC 8467 §4.1).
  *
+ * Query log: with one attached (proxy_set_querylog), every answer a client is given, at
+ * once or later, is one line in it, whatever its source: the cache (fresh or stale), an
+ * upstream (a waiter answered from the entry the upstream's answer just made counts as
+ * upstream), or the core itself (REFUSED, FORMERR, NOTIMP, BADVERS, SERVFAIL).
+ *
  * Ownership: the core owns every struct query it creates, from proxy_query until just
  * after it has called the client's answer callback (or the client cancelled it), and
  * every flight.
@@ -44,6 +49,7 @@ struct config;
 struct flight;
 struct proxy;
 struct query;
+struct querylog;
 
 struct proxy_client_ops {
     /* Send msg to the client of q. Called once for every query proxy_query took, from
@@ -52,9 +58,17 @@ struct proxy_client_ops {
     void (*answer)(struct query *q, const uint8_t *msg, size_t len);
 };
 
+/* The transport a query came by: for counters and the query log only, as the core
+ * never branches on it. */
+enum proxy_transport { PROXY_UDP, PROXY_TCP, PROXY_DOT, PROXY_DOH, PROXY_TRANSPORTS };
+
+/* "udp", "tcp", "dot", "doh". */
+const char *proxy_transport_name(enum proxy_transport t);
+
 /* Who asked, and how to answer. Copied into the query. */
 struct proxy_client {
     const struct proxy_client_ops *ops;
+    enum proxy_transport transport;
     void *conn; /* the frontend's listener or connection; borrowed */
     struct sockaddr_storage peer;
     socklen_t peerlen;
@@ -69,6 +83,7 @@ struct query {
     TAILQ_ENTRY(query) client_entry; /* for the frontend's own list of its queries */
     TAILQ_ENTRY(query) entry;        /* in its flight's list of waiters */
     struct flight *flight;           /* the upstream query it waits for */
+    double arrived;                  /* ev_now() when it came, for the query log's latency */
     struct dns_query q;              /* offsets into msg */
     uint16_t len;
     uint8_t msg[]; /* the client's query */
@@ -91,13 +106,29 @@ struct proxy_stats {
     uint64_t truncated;  /* answers truncated for UDP */
     uint64_t servfail;   /* answered SERVFAIL: no upstream, deadline, overload */
     uint64_t abandoned;  /* cancelled by their client before the answer */
+    uint64_t by_transport[PROXY_TRANSPORTS]; /* queries, by the transport they came by */
+    uint64_t rcodes[16]; /* answers given to clients, by the RCODE of their header (an
+                          * extended RCODE such as BADVERS counts by its low 4 bits) */
 };
 
 /* A core over pool, with a cache of cfg->cache_size; cfg and pool must outlive it. Returns
  * NULL on allocation failure. */
 struct proxy *proxy_new(struct ev_loop *loop, const struct config *cfg, struct pool *pool);
 
-/* Free the core and its cache. Queries still in flight are answered SERVFAIL first. */
+/* A reload: from now on the core reads cfg and sends new flights to pool (both must
+ * outlive it, or the next reconfigure). The cache keeps its entries under cfg's limits
+ * (a smaller cache-size evicts now); flights already on their way stay with the pool
+ * they were submitted to, and their queries are answered as usual. Never fails. */
+void proxy_reconfigure(struct proxy *p, const struct config *cfg, struct pool *pool);
+
+/* Write one line to ql for every answer given to a client from now on (querylog.h: its
+ * source, the upstream that answered, the latency), or none when ql is NULL (the
+ * default). ql is borrowed: it must outlive the core, or the next call; it may be changed
+ * at any time (a reload). Off, the log costs one branch per answer. */
+void proxy_set_querylog(struct proxy *p, struct querylog *ql);
+
+/* Free the core and its cache. Queries still in flight are answered SERVFAIL first (and
+ * logged to the query log, which must still exist). */
 void proxy_free(struct proxy *p);
 
 enum { PROXY_PENDING = -1 };

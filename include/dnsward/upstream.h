@@ -158,6 +158,23 @@ enum upstream_fail upstream_fail_kind(int err);
 /* A short lower-case name of a kind ("connect", "tls", ...), for logs. */
 const char *upstream_fail_name(enum upstream_fail kind);
 
+/* The answer latency histogram's buckets: the upper bounds, in milliseconds, of all but
+ * the last bucket (which holds every latency above the largest bound). Fixed, so that
+ * every upstream and every reload counts in the same buckets, and a scrape can add them
+ * up. The pool records them (src/upstream/pool.c, which defines the bounds). */
+enum { UPSTREAM_LATENCY_BUCKETS = 12 };
+extern const uint32_t upstream_latency_bounds_ms[UPSTREAM_LATENCY_BUCKETS];
+
+/* Answer latencies: the time from an attempt's send to its answer, for every answer
+ * accepted (fresh connections included, whose wait holds a handshake). */
+struct upstream_latency {
+    uint64_t buckets[UPSTREAM_LATENCY_BUCKETS + 1]; /* not cumulative: bucket i counts
+                                                     * latencies in (bound[i-1], bound[i]];
+                                                     * the last, those above the largest */
+    uint64_t count;                                 /* answers timed */
+    double sum;                                     /* seconds, all of them */
+};
+
 struct upstream_stats {
     uint64_t queries;                     /* attempts given to the transport */
     uint64_t answers;                     /* answers accepted */
@@ -168,6 +185,7 @@ struct upstream_stats {
     uint64_t connects;                    /* connections opened */
     uint64_t resumed;                     /* of which resumed a TLS session */
     uint64_t throttled;                   /* connections not opened: connect-rate bound */
+    struct upstream_latency latency;      /* of the answers accepted */
 };
 
 struct upstream;

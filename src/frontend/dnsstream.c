@@ -76,6 +76,7 @@ static int stream_dispatch(struct dnsstream *s)
         .peer = s->peer,
         .peerlen = s->peerlen,
         .encrypted = s->encrypted,
+        .transport = s->encrypted ? PROXY_DOT : PROXY_TCP,
     };
     size_t off = 0;
     int rc = 0;
@@ -87,6 +88,7 @@ static int stream_dispatch(struct dnsstream *s)
         /* A frame of length 0 or 1 is handed over like any other: the core drops what is
          * too short to be a query, as it does for a datagram. */
         struct query *q;
+        l->base.queries++;
         int n = proxy_query(l->base.proxy, s->rbuf + off + 2, len, &client, &q, l->answer,
                             sizeof(l->answer));
         off += 2 + len;

@@ -348,8 +348,11 @@ void doh_req_query(struct doh_req *req, const uint8_t *msg, size_t len)
     }
     /* .encrypted also in cleartext: the hop from the client to the reverse proxy is that
      * proxy's business, and the client asked for padding for the whole way. */
-    struct proxy_client client = {
-        .ops = &doh_client_ops, .conn = req, .datagram = false, .encrypted = true};
+    struct proxy_client client = {.ops = &doh_client_ops,
+                                  .conn = req,
+                                  .datagram = false,
+                                  .encrypted = true,
+                                  .transport = PROXY_DOH};
     bool allowed;
     if (req->xfamily == AF_INET) {
         struct sockaddr_in *sin = (struct sockaddr_in *)&client.peer;
@@ -375,6 +378,7 @@ void doh_req_query(struct doh_req *req, const uint8_t *msg, size_t len)
         return;
     }
     struct query *q = NULL;
+    l->base.queries++;
     int rc = proxy_query(l->base.proxy, msg, len, &client, &q, l->answer, sizeof(l->answer));
     if (rc == PROXY_PENDING) {
         req->q = q;

@@ -110,7 +110,8 @@ static void on_udp_readable(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     struct udp_listener *l = container_of(w, struct udp_listener, io);
-    struct proxy_client client = {.ops = &udp_client_ops, .conn = l, .datagram = true};
+    struct proxy_client client = {
+        .ops = &udp_client_ops, .conn = l, .datagram = true, .transport = PROXY_UDP};
     for (int batch = 0; batch < UDP_BATCHES_PER_WAKEUP; batch++) {
         for (int i = 0; i < UDP_BATCH; i++) {
             l->rx_iov[i] = (struct iovec){.iov_base = l->rx_buf[i], .iov_len = UDP_RX_MAX};
@@ -129,6 +130,7 @@ static void on_udp_readable(struct ev_loop *loop, ev_io *w, int revents)
             memcpy(&client.peer, &l->rx_peer[i], l->rx[i].msg_hdr.msg_namelen);
             client.peerlen = l->rx[i].msg_hdr.msg_namelen;
             struct query *q;
+            l->base.queries++;
             int rc = proxy_query(l->base.proxy, l->rx_buf[i], l->rx[i].msg_len, &client, &q,
                                  l->tx_buf[ntx], UDP_ANSWER_MAX);
             if (rc <= 0)

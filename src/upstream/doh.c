@@ -102,6 +102,9 @@ struct doh_upstream {
 
 static struct log_limit answer_limit = LOG_LIMIT_INIT(10, 5);
 static struct log_limit conn_limit = LOG_LIMIT_INIT(10, 5);
+/* A GOAWAY is routine (a server's idle close), but one that sends it on every connection
+ * would otherwise log a line per reconnect. */
+static struct log_limit goaway_limit = LOG_LIMIT_INIT(60, 5);
 
 static const char doh_alpn[] = "\x02h2";
 
@@ -430,8 +433,8 @@ static int on_h2_frame_recv(nghttp2_session *session, const nghttp2_frame *frame
         /* nghttp2 closes the streams above last_stream_id with REFUSED_STREAM; the rest
          * finish, and then the connection closes. */
         c->goaway = true;
-        log_info("upstream %s: GOAWAY (error %u, last stream %d)", c->up->base.spec->url,
-                 frame->goaway.error_code, frame->goaway.last_stream_id);
+        log_limited(&goaway_limit, LOG_INFO, "upstream %s: GOAWAY (error %u, last stream %d)",
+                    c->up->base.spec->url, frame->goaway.error_code, frame->goaway.last_stream_id);
     }
     return 0;
 }

@@ -18,6 +18,7 @@ enum {
     DOT_QUERY_MAX = 1024,       /* a padded upstream query is far smaller */
     DOT_WRITE_MAX = 512 * 1024, /* queued bytes per connection */
     DOT_ID_TRIES = 64,
+    DOT_CANCELLED_IDS = 16, /* IDs of cancelled attempts a connection remembers */
 };
 
 struct dot_upstream;
@@ -40,6 +41,10 @@ struct dot_conn {
     bool dead;    /* closed: no attempt may be added */
     bool in_read; /* inside on_data: freeing is deferred until it returns */
     bool free_pending;
+    /* The IDs of the last attempts cancelled on it (ID | 0x10000; 0: none), whose answers
+     * may still arrive: such an answer is expected, not a sign of a confused upstream. */
+    uint32_t cancelled[DOT_CANCELLED_IDS];
+    unsigned cancelled_next;
 };
 
 struct dot_upstream {
@@ -57,6 +62,7 @@ struct dot_upstream {
 
 static struct log_limit unmatched_limit = LOG_LIMIT_INIT(10, 5);
 static struct log_limit conn_limit = LOG_LIMIT_INIT(10, 5);
+static struct log_limit late_limit = LOG_LIMIT_INIT(60, 3);
 
 /* IDs come from OpenSSL's CSPRNG, a batch at a time: the TLS session already protects the
  * ID from off-path guessing, but a predictable ID would still tell the upstream how many
@@ -141,6 +147,17 @@ static void dot_handle_frame(struct dot_conn *c, const uint8_t *msg, size_t len)
     struct attempt *a = idmap_find(&c->ids, id);
     if (a == NULL) {
         up->base.stats.unmatched++;
+        /* A client that leaves (or a flight past its deadline) cancels its attempt, and
+         * the upstream answers anyway: every such query would otherwise be a warning. */
+        for (size_t i = 0; i < DOT_CANCELLED_IDS; i++) {
+            if (c->cancelled[i] == (0x10000u | id)) {
+                c->cancelled[i] = 0;
+                log_limited(&late_limit, LOG_INFO,
+                            "upstream %s: dropped an answer with ID %u, to a query given up", url,
+                            id);
+                return;
+            }
+        }
         log_limited(&unmatched_limit, LOG_WARNING,
                     "upstream %s: dropped an answer with ID %u, which no query waits for", url, id);
         return;
@@ -397,6 +414,7 @@ static void dot_cancel(struct upstream *u, struct attempt *a)
     if (c == NULL)
         return;
     dot_attempt_detach(c, a);
+    c->cancelled[c->cancelled_next++ % DOT_CANCELLED_IDS] = 0x10000u | a->id;
     /* An attempt given up on a connection that has stayed silent for a whole attempt
      * timeout: the connection is presumably half-open (the laptop slept, the network
      * changed). It takes no new attempts, and is closed from its timer rather than here:

@@ -21,9 +21,14 @@ struct pool {
     unsigned next;     /* round-robin position */
     unsigned requests; /* for the fastest strategy's share of exploration */
     double last_probe; /* ev_now() of the last probe while all were down */
+    size_t pending;    /* requests live */
 };
 
 static struct log_limit health_limit = LOG_LIMIT_INIT(5, 10);
+
+const uint32_t upstream_latency_bounds_ms[UPSTREAM_LATENCY_BUCKETS] = {
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000,
+};
 
 struct pool *pool_new(struct ev_loop *loop, const struct config *cfg)
 {
@@ -66,6 +71,44 @@ void pool_drain(struct pool *p)
         p->ups[i]->ops->drain(p->ups[i]);
 }
 
+size_t pool_pending(const struct pool *p)
+{
+    return p->pending;
+}
+
+void pool_inherit(struct pool *p, const struct pool *old)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        struct upstream *u = p->ups[i];
+        for (size_t j = 0; j < old->n; j++) {
+            const struct upstream *o = old->ups[j];
+            if (o->spec->proto != u->spec->proto || strcmp(o->spec->url, u->spec->url) != 0)
+                continue;
+            u->stats = o->stats;
+            if (u->spec->addrlen == 0)
+                u->addrs = o->addrs;
+            u->failures = o->failures;
+            u->failure_events = o->failure_events;
+            u->down_until = o->down_until;
+            u->backoff = o->backoff;
+            u->last_answer = o->last_answer;
+            u->srtt = o->srtt;
+            u->rttvar = o->rttvar;
+            u->rto = o->rto;
+            break;
+        }
+    }
+}
+
+/* r is over: neither on_done nor a cancel may follow. */
+static void pool_request_end(struct pool_request *r)
+{
+    if (r->live) {
+        r->live = false;
+        r->pool->pending--;
+    }
+}
+
 size_t pool_count(const struct pool *p)
 {
     return p->n;
@@ -84,6 +127,25 @@ struct upstream *pool_upstream_mut(struct pool *p, size_t i)
 static bool pool_is_down(const struct pool *p, const struct upstream *u)
 {
     return u->down_until > ev_now(p->loop);
+}
+
+bool pool_upstream_down(const struct pool *p, size_t i)
+{
+    return i < p->n && pool_is_down(p, p->ups[i]);
+}
+
+/* Count an answer that took seconds in h. */
+static void pool_latency_record(struct upstream_latency *h, double seconds)
+{
+    if (seconds < 0)
+        seconds = 0; /* ev_now() is wall-clock time: a step back is no negative latency */
+    double ms = seconds * 1000;
+    size_t i = 0;
+    while (i < UPSTREAM_LATENCY_BUCKETS && ms > upstream_latency_bounds_ms[i])
+        i++;
+    h->buckets[i]++;
+    h->count++;
+    h->sum += seconds;
 }
 
 static double pool_clamp_rto(const struct pool *p, double rto)
@@ -277,8 +339,10 @@ static int pool_next_attempt(struct pool *p, struct pool_request *r)
 
 static void pool_retry(struct pool *p, struct pool_request *r, int err)
 {
-    if (pool_next_attempt(p, r) < 0)
+    if (pool_next_attempt(p, r) < 0) {
+        pool_request_end(r);
         r->on_done(r, err, NULL, 0, NULL);
+    }
 }
 
 static void on_attempt_done(struct attempt *a, int err, const uint8_t *msg, size_t len,
@@ -293,9 +357,14 @@ static void on_attempt_done(struct attempt *a, int err, const uint8_t *msg, size
         double now = ev_now(p->loop);
         u->stats.answers++;
         u->last_answer = now;
+        /* Every answer is timed, fresh connections' too: their handshake is part of the
+         * wait their clients saw, though it gives no RTT sample. */
+        pool_latency_record(&u->stats.latency, now - r->sent_at);
         if (!a->fresh)
             pool_rtt_sample(p, u, now - r->sent_at);
         pool_note_success(u);
+        pool_request_end(r);
+        r->answered_by = u;
         r->on_done(r, 0, msg, len, ans);
         return;
     }
@@ -339,7 +408,12 @@ int pool_submit(struct pool *p, struct pool_request *r, const uint8_t *wire, uin
     r->on_done = on_done;
     ev_timer_init(&r->timer, on_attempt_timeout, 0, 0);
     pool_order(p, r);
-    return pool_next_attempt(p, r);
+    int rc = pool_next_attempt(p, r);
+    if (rc == 0) {
+        r->live = true;
+        p->pending++;
+    }
+    return rc;
 }
 
 void pool_cancel(struct pool_request *r)
@@ -347,6 +421,7 @@ void pool_cancel(struct pool_request *r)
     struct pool *p = r->pool;
     if (p == NULL)
         return;
+    pool_request_end(r);
     ev_timer_stop(p->loop, &r->timer);
     if (r->current != NULL) {
         r->current->ops->cancel(r->current, &r->attempt);

@@ -540,7 +540,7 @@ for bad in garbage mismatch; do
         cp "$CERTS/other.key" "$T/srv.key"
     fi
     kill -HUP "$DW_PID"
-    wait_until 5 log_since_has "$lines_before" "keeping the certificate in use" ||
+    wait_until 5 log_since_has "$lines_before" "the running configuration stays in force" ||
         fail "SIGHUP with a $bad key: no error logged"
     newlog=$(tail -n +$((lines_before + 1)) "$DW_LOG")
     if [[ $bad == garbage ]]; then

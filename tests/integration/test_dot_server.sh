@@ -536,7 +536,7 @@ assert_contains "the connection opened before the reload kept its certificate" "
 ok "SIGHUP: new connections get the new certificate; one opened before keeps working"
 
 # A bad pair (a key that does not match) and then a missing key: the old pair stays.
-reload_errors() { grep -c 'SIGHUP: .*keeping the certificate in use' "$DW_LOG" || true; }
+reload_errors() { grep -c 'SIGHUP: .*the running configuration stays in force' "$DW_LOG" || true; }
 for bad in mismatch missing; do
     errs=$(reload_errors)
     case $bad in

@@ -632,9 +632,15 @@ static void test_usage_lists_every_option(void **state)
         "--doh-idle-timeout DURATION",
         "--doh-header-timeout DURATION",
         "(default: 5s)",
-        "allow, trusted-proxy, doh-listen, dot-listen and",
+        "--user NAME",
+        "--chroot DIR",
+        "--syslog yes|no",
+        "--query-log FILE",
+        "--metrics-listen ADDR[:PORT]",
+        "(port 9153 if none)",
+        "doh-plain-listen and metrics-listen given on the command line replace",
     };
-    char text[16384];
+    char text[32768];
     FILE *f = tmpfile();
     assert_non_null(f);
     config_usage(f);
@@ -1764,6 +1770,65 @@ static void test_doh_path(void **state)
 }
 
 /* doh-max-streams, doh-max-header-size and the DoH timeouts, each within its range. */
+/* The keys of a service: user, chroot, syslog, query-log and metrics-listen. */
+static void test_service_keys(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    char name[CONFIG_NAME_MAX + 1];
+
+    config_init(&cfg);
+    assert_string_equal(cfg.user, "");
+    assert_string_equal(cfg.chroot_dir, "");
+    assert_false(cfg.syslog);
+    assert_string_equal(cfg.query_log, "");
+    assert_int_equal(cfg.nmetrics_listen, 0);
+
+    assert_int_equal(config_set(&cfg, "user", "nobody", "f:1", err, sizeof(err)), 0);
+    assert_string_equal(cfg.user, "nobody");
+    memset(name, 'u', CONFIG_NAME_MAX);
+    name[CONFIG_NAME_MAX] = '\0';
+    assert_int_equal(config_set(&cfg, "user", name, "f:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:1: user: longer than 63 characters");
+    assert_string_equal(cfg.user, "nobody");
+
+    assert_int_equal(config_set(&cfg, "chroot", "var/empty", "f:2", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:2: chroot: 'var/empty' is not an absolute path");
+    assert_int_equal(config_set(&cfg, "chroot", "/var/empty", "f:2", err, sizeof(err)), 0);
+    assert_string_equal(cfg.chroot_dir, "/var/empty");
+    assert_int_equal(config_set(&cfg, "query-log", "q.log", "f:3", err, sizeof(err)), -1);
+    assert_string_equal(err, "f:3: query-log: 'q.log' is not an absolute path");
+    assert_int_equal(config_set(&cfg, "query-log", "/var/log/q.log", "f:3", err, sizeof(err)), 0);
+    assert_string_equal(cfg.query_log, "/var/log/q.log");
+    /* Empty turns it off again, as the example file writes it. */
+    assert_int_equal(config_set(&cfg, "query-log", "", "f:3", err, sizeof(err)), 0);
+    assert_string_equal(cfg.query_log, "");
+    assert_int_equal(config_set(&cfg, "syslog", "yes", "f:4", err, sizeof(err)), 0);
+    assert_true(cfg.syslog);
+
+    assert_int_equal(config_set(&cfg, "metrics-listen", "127.0.0.1", "f:5", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "metrics-listen", "[::1]:9100", "f:6", err, sizeof(err)), 0);
+    assert_int_equal(cfg.nmetrics_listen, 2);
+    char where[64];
+    config_format_addr((const struct sockaddr *)&cfg.metrics_listen[0].addr, where, sizeof(where));
+    assert_string_equal(where, "127.0.0.1:9153");
+    config_format_addr((const struct sockaddr *)&cfg.metrics_listen[1].addr, where, sizeof(where));
+    assert_string_equal(where, "[::1]:9100");
+
+    /* Root can leave a chroot: without a user it is refused. */
+    config_init(&cfg);
+    assert_int_equal(config_set(&cfg, "chroot", "/var/empty", "f:1", err, sizeof(err)), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "chroot: needs user (root can leave a chroot)");
+    assert_int_equal(config_set(&cfg, "user", "nobody", "f:2", err, sizeof(err)), 0);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+
+    assert_string_equal(config_strategy_name(CONFIG_STRATEGY_FAILOVER), "failover");
+    assert_string_equal(config_strategy_name(CONFIG_STRATEGY_ROUND_ROBIN), "round-robin");
+    assert_string_equal(config_strategy_name(CONFIG_STRATEGY_FASTEST), "fastest");
+}
+
 static void test_doh_limits_and_timeouts(void **state)
 {
     (void)state;
@@ -1914,6 +1979,7 @@ int main(void)
         cmocka_unit_test(test_doh_path),
         cmocka_unit_test(test_doh_limits_and_timeouts),
         cmocka_unit_test(test_example_conf),
+        cmocka_unit_test(test_service_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* cmocka.h needs the headers above, so it is a block of its own that sorting leaves last. */
 #include <cmocka.h>
@@ -33,6 +34,7 @@
 #include "dnsward/dns.h"
 #include "dnsward/pool.h"
 #include "dnsward/proxy.h"
+#include "dnsward/querylog.h"
 #include "dnsward/upstream.h"
 #include "dnsward/util.h"
 
@@ -703,6 +705,151 @@ static void test_error_answers_padded_for_encrypted_client(void **state)
     assert_int_equal(fx->sink[0]->calls, 0);
 }
 
+/* ---- the query log ---- */
+
+/* A query log in a fresh temporary file, attached to the core. */
+struct qlog_file {
+    char dir[64];
+    char path[96];
+    struct querylog *ql;
+};
+
+static void qlog_attach(struct fixture *fx, struct qlog_file *lf)
+{
+    snprintf(lf->dir, sizeof(lf->dir), "/tmp/test_proxy_qlog.XXXXXX");
+    assert_non_null(mkdtemp(lf->dir));
+    snprintf(lf->path, sizeof(lf->path), "%s/query.log", lf->dir);
+    char err[256];
+    assert_int_equal(querylog_open(fx->loop, lf->path, &lf->ql, err, sizeof(err)), 0);
+    proxy_set_querylog(fx->p, lf->ql);
+}
+
+/* Detach and close the log (which writes its lines) and read them: up to max lines, each
+ * split into its nine fields (the strings point into text, which the caller frees).
+ * Returns the number of lines. */
+static size_t qlog_read(struct fixture *fx, struct qlog_file *lf, char **text, char *fields[][9],
+                        size_t max)
+{
+    proxy_set_querylog(fx->p, NULL);
+    querylog_free(lf->ql);
+    FILE *f = fopen(lf->path, "r");
+    assert_non_null(f);
+    *text = test_calloc(1, 65536);
+    size_t len = fread(*text, 1, 65535, f);
+    fclose(f);
+    unlink(lf->path);
+    rmdir(lf->dir);
+    assert_true(len > 0);
+    assert_int_equal((*text)[len - 1], '\n');
+    size_t n = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(*text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        assert_true(n < max);
+        size_t i = 0;
+        char *fsave = NULL;
+        for (char *w = strtok_r(line, " ", &fsave); w != NULL; w = strtok_r(NULL, " ", &fsave)) {
+            assert_true(i < 9);
+            fields[n][i++] = w;
+        }
+        assert_int_equal(i, 9);
+        n++;
+    }
+    return n;
+}
+
+/* One line says: client, transport, name, type, rcode, source, upstream; a time in UTC
+ * with milliseconds and a latency in milliseconds. */
+static void assert_logged(char *const f[9], const char *client, const char *transport,
+                          const char *name, const char *type, const char *rcode, const char *source,
+                          const char *upstream)
+{
+    assert_int_equal(strlen(f[0]), strlen("2026-11-23T10:15:02.123Z"));
+    assert_int_equal(f[0][23], 'Z');
+    assert_string_equal(f[1], client);
+    assert_string_equal(f[2], transport);
+    assert_string_equal(f[3], name);
+    assert_string_equal(f[4], type);
+    assert_string_equal(f[5], rcode);
+    assert_string_equal(f[6], source);
+    assert_string_equal(f[7], upstream);
+    size_t n = strlen(f[8]);
+    assert_true(n >= 5);
+    assert_string_equal(f[8] + n - 2, "ms");
+    assert_true(strtod(f[8], NULL) >= 0);
+}
+
+/* Every answer is a line, whatever its source: a miss answered by the upstream (with its
+ * URL), the waiter that joined it (answered from the entry that answer just made, which
+ * counts as upstream too), a hit, REFUSED, FORMERR and BADVERS made by the core, and
+ * SERVFAIL for a query still waiting at shutdown. Without the log, nothing is written. */
+static void test_querylog_records_sources(void **state)
+{
+    struct fixture *fx = *state;
+    struct qlog_file lf;
+    qlog_attach(fx, &lf);
+    uint8_t q[512];
+    struct query *qp, *qp2;
+
+    size_t ql = build_query(q, sizeof(q), 0x0101, "miss.example", true, false, 0);
+    struct proxy_client tcp = client_v4("127.0.0.1", false, fx->sink[0]);
+    tcp.transport = PROXY_TCP;
+    struct proxy_client udp = client_v4("127.0.0.2", false, fx->sink[1]);
+    udp.transport = PROXY_UDP;
+    udp.datagram = true;
+    assert_int_equal(ask(fx, q, ql, &tcp, &qp), PROXY_PENDING);
+    assert_int_equal(ask(fx, q, ql, &udp, &qp2), PROXY_PENDING);
+    upstream_answers(fx, 1);
+    assert_int_equal(fx->sink[0]->calls, 1);
+    assert_int_equal(fx->sink[1]->calls, 1);
+
+    /* A hit, over DoT. */
+    struct proxy_client dot = client_v4("127.0.0.3", true, fx->sink[0]);
+    dot.transport = PROXY_DOT;
+    assert_true(ask(fx, q, ql, &dot, &qp) > 0);
+    /* REFUSED for a client outside the allow list, over DoH. */
+    struct proxy_client denied = client_v4("10.9.8.7", true, fx->sink[0]);
+    denied.transport = PROXY_DOH;
+    assert_true(ask(fx, q, ql, &denied, &qp) > 0);
+    /* FORMERR: two questions; the name is not judged, so it is not logged. */
+    uint8_t bad[512];
+    memcpy(bad, q, ql);
+    dns_put16(bad + 4, 2);
+    assert_true(ask(fx, bad, ql, &udp, &qp) > 0);
+    /* BADVERS: an extended RCODE, by its name. */
+    size_t vl = build_query(q, sizeof(q), 0x0202, "vers.example", true, false, 1);
+    assert_true(ask(fx, q, vl, &udp, &qp) > 0);
+    /* A response is dropped, and not logged. */
+    dns_put16(bad + 2, DNS_FLAG_QR);
+    assert_int_equal(ask(fx, bad, ql, &udp, &qp), 0);
+    /* A query still waiting when the core gives up: SERVFAIL, by the core. */
+    size_t wl = build_query(q, sizeof(q), 0x0303, "wait.example", false, false, 0);
+    assert_int_equal(ask(fx, q, wl, &tcp, &qp), PROXY_PENDING);
+    proxy_fail_all(fx->p);
+    assert_int_equal(fx->sink[0]->calls, 2);
+
+    char *text;
+    char *f[16][9];
+    size_t n = qlog_read(fx, &lf, &text, f, 16);
+    assert_int_equal(n, 7);
+    assert_logged(f[0], "127.0.0.1", "tcp", "miss.example.", "A", "NOERROR", "upstream",
+                  "tls://192.0.2.1");
+    assert_logged(f[1], "127.0.0.2", "udp", "miss.example.", "A", "NOERROR", "upstream",
+                  "tls://192.0.2.1");
+    assert_logged(f[2], "127.0.0.3", "dot", "miss.example.", "A", "NOERROR", "cache", "-");
+    assert_string_equal(f[2][8], "0.0ms");
+    assert_logged(f[3], "10.9.8.7", "doh", "miss.example.", "A", "REFUSED", "local", "-");
+    assert_logged(f[4], "127.0.0.2", "udp", "-", "-", "FORMERR", "local", "-");
+    assert_logged(f[5], "127.0.0.2", "udp", "vers.example.", "A", "BADVERS", "local", "-");
+    assert_logged(f[6], "127.0.0.1", "tcp", "wait.example.", "A", "SERVFAIL", "local", "-");
+    test_free(text);
+
+    /* Detached: the core answers as before and writes nowhere. */
+    ql = build_query(q, sizeof(q), 0x0404, "miss.example", true, false, 0);
+    assert_true(ask(fx, q, ql, &dot, &qp) > 0);
+    assert_int_equal(access(lf.path, F_OK), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -722,6 +869,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_waiters_get_own_form, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_answers_padded_for_encrypted_client, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_querylog_records_sources, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
